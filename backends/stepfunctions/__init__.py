@@ -1,0 +1,1 @@
+"""AWS Step Functions backend: state machines, EventBridge Scheduler schedules and rules."""
