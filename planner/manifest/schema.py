@@ -1,0 +1,379 @@
+"""The JSON Schema of ``flows.yaml`` — one source for validation and editors.
+
+The loader validates the *structure* of a manifest against this schema
+(keys, types, enums, required fields) before rendering templates, and
+``flowplan schema`` prints it for yaml-language-server. Rules that depend on
+rendered values or on other parts of the manifest (name syntax, cron, time
+zones, references, step graphs) are checked in code after templating, so the
+schema never flags a ``{{ vars.x }}`` an editor shows in a string.
+
+Keys starting with ``x-`` are ours: ``x-message`` replaces jsonschema's text
+for a rule whose default wording would not help a person.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+NAME = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
+FLOW_NAME = r"^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$"
+STEP_NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
+VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+PARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+
+SCALAR = ["string", "number", "boolean"]
+
+
+def _obj(properties: dict[str, Any], *, required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+    """An object schema that rejects unknown keys (the did-you-mean comes from its properties)."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties, "additionalProperties": False}
+    if required:
+        schema["required"] = required
+    schema.update(extra)
+    return schema
+
+
+def _named(item: dict[str, Any], pattern: str, what: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "propertyNames": {"pattern": pattern, "x-message": f"{what} names must match {pattern}"},
+        "additionalProperties": item,
+    }
+
+
+def _str(description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "description": description, **extra}
+
+
+DURATION = {
+    "type": ["string", "integer"],
+    "description": "seconds, or a duration like 90s, 30m, 2h, 1h30m, 1d",
+}
+
+IGNORE_CHANGES = {
+    "type": "array",
+    "description": "differences to ignore, as KIND:/json/pointer (for example CronWorkflow:/spec/suspend)",
+    "items": {"type": "string"},
+}
+
+ARGO = _obj(
+    {
+        "namespace": _str("namespace of WorkflowTemplates, CronWorkflows and ConfigMaps"),
+        "sensor_namespace": _str("namespace of Sensors and EventSources (default: namespace)"),
+        "service_account": _str("service account the workflow pods run as"),
+        "event_bus": _str("Argo Events event bus (default: default)"),
+        "event_source": _str("the EventSource that event triggers listen on (default: flowplan-events)"),
+        "event_name": _str("the event name within that EventSource (default: flowplan)"),
+        "schedule_field": {
+            "enum": ["schedules", "schedule"],
+            "description": "CronWorkflow field: schedules (a list, Argo >= 3.6, default) or the older schedule",
+        },
+        "image_pull_secrets": {"type": "array", "items": {"type": "string"}},
+        "node_selector": {"type": "object", "additionalProperties": {"type": "string"}},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+        "naming": {"enum": ["flowplan", "metaflow"], "description": "physical naming scheme"},
+    },
+    description="Argo Workflows / Argo Events settings shared by the files and argo backends",
+)
+
+STEPFUNCTIONS = _obj(
+    {
+        "region": _str("AWS region, for example eu-west-1"),
+        "account_id": _str("12-digit AWS account id (default: taken from execution_role_arn)"),
+        "execution_role_arn": _str("IAM role the state machines run as"),
+        "events_role_arn": _str("IAM role EventBridge Scheduler and rules use to start executions"),
+        "job_queue": _str("AWS Batch job queue ARN or name"),
+        "name_prefix": _str("prefix for every physical name"),
+        "event_bus": _str("EventBridge bus that event triggers listen on (default: default)"),
+        "inventory_table": _str("DynamoDB table for flowplan's inventory and lock (default: flowplan-state)"),
+        "naming": {"enum": ["flowplan", "metaflow"], "description": "physical naming scheme"},
+    },
+    description="Step Functions settings shared by the files and stepfunctions backends",
+)
+
+_BACKEND_COMMON = {
+    "type": {"enum": ["files", "argo", "stepfunctions"], "description": "which orchestrator"},
+    "description": {"type": "string"},
+    "ignore_changes": IGNORE_CHANGES,
+}
+
+BACKEND = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": _BACKEND_COMMON["type"]},
+    "allOf": [
+        {
+            "if": {"properties": {"type": {"const": "files"}}},
+            "then": _obj(
+                {
+                    **_BACKEND_COMMON,
+                    "path": _str("directory the manifests are rendered into (default: deploy)"),
+                    "render": {"enum": ["argo", "stepfunctions"], "description": "what to render"},
+                    "argo": ARGO,
+                    "stepfunctions": STEPFUNCTIONS,
+                }
+            ),
+        },
+        {
+            "if": {"properties": {"type": {"const": "argo"}}},
+            "then": _obj(
+                {
+                    **_BACKEND_COMMON,
+                    "kubeconfig": _str("kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"),
+                    "context": _str("kubeconfig context (default: the current context)"),
+                    "in_cluster": {"type": "boolean", "description": "use the pod's service account"},
+                    "verify_tls": {"type": "boolean", "description": "verify the API server's certificate"},
+                    "argo": ARGO,
+                },
+                required=["type", "argo"],
+            ),
+        },
+        {
+            "if": {"properties": {"type": {"const": "stepfunctions"}}},
+            "then": _obj(
+                {
+                    **_BACKEND_COMMON,
+                    "profile": _str("AWS profile (default: the standard credential chain)"),
+                    "endpoint_url": _str("endpoint for an emulator, for example http://127.0.0.1:5000"),
+                    "verify_tls": {"type": "boolean", "description": "verify the endpoint's certificate"},
+                    "stepfunctions": STEPFUNCTIONS,
+                },
+                required=["type", "stepfunctions"],
+            ),
+        },
+    ],
+}
+
+SCHEDULE_BODY = {
+    "cron": _str("standard 5-field cron: minute hour day-of-month month day-of-week"),
+    "every": {"enum": ["hourly", "daily", "weekly"], "description": "shorthand for a common cron"},
+    "timezone": _str("IANA time zone, for example Europe/Berlin (default: UTC)"),
+    "concurrency": {"enum": ["allow", "forbid", "replace"], "description": "when a run is still going"},
+    "suspend": {"type": "boolean", "description": "deployed but not firing"},
+    "starting_deadline": DURATION,
+    "description": {"type": "string"},
+}
+
+SCHEDULE = _obj(SCHEDULE_BODY)
+
+SECRET_REF = _obj(
+    {
+        "secret": _str("Kubernetes Secret name"),
+        "key": _str("key within the Kubernetes Secret"),
+        "arn": _str("AWS Secrets Manager secret ARN"),
+    },
+    description="a reference to a secret; never a literal value",
+    minProperties=1,
+)
+
+_SINK_COMMON = {
+    "type": {"enum": ["warehouse", "cache", "model"]},
+    "description": {"type": "string"},
+    "credentials": SECRET_REF,
+}
+
+SINK = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": _SINK_COMMON["type"]},
+    "allOf": [
+        {
+            "if": {"properties": {"type": {"const": "warehouse"}}},
+            "then": _obj(
+                {**_SINK_COMMON, "uri": {"type": "string"}, "table": {"type": "string"}},
+                required=["type", "uri", "table"],
+            ),
+        },
+        {
+            "if": {"properties": {"type": {"const": "cache"}}},
+            "then": _obj(
+                {
+                    **_SINK_COMMON,
+                    "uri": {"type": "string"},
+                    "key_prefix": {"type": "string"},
+                    "ttl": DURATION,
+                },
+                required=["type", "uri", "key_prefix"],
+            ),
+        },
+        {
+            "if": {"properties": {"type": {"const": "model"}}},
+            "then": _obj(
+                {
+                    **_SINK_COMMON,
+                    "platform": {"enum": ["seldon", "kserve", "sagemaker"]},
+                    "endpoint": {"type": "string"},
+                },
+                required=["type", "platform", "endpoint"],
+            ),
+        },
+    ],
+}
+
+EVENT = _obj(
+    {
+        "source": _str("who emits it, for example s3 or billing"),
+        "type": _str("what happened, for example object-created"),
+        "description": {"type": "string"},
+        "filters": {
+            "type": "array",
+            "items": _obj(
+                {
+                    "path": _str("dotted path in the payload, for example bucket.name"),
+                    "op": {"enum": ["eq", "ne", "in", "prefix", "exists", "gt", "gte", "lt", "lte"]},
+                    "value": {},
+                },
+                required=["path"],
+            ),
+        },
+        "parameters": {
+            "type": "object",
+            "description": "flow parameter -> dotted payload path",
+            "propertyNames": {"pattern": PARAM_NAME},
+            "additionalProperties": {"type": "string"},
+        },
+    },
+    required=["source", "type"],
+)
+
+RESOURCES = _obj(
+    {
+        "cpu": {"type": ["string", "number"], "description": "Kubernetes quantity: 500m, 2, 0.5"},
+        "memory": {"type": "string", "description": "Kubernetes quantity: 512Mi, 4Gi"},
+        "gpu": {"type": "integer", "minimum": 0, "maximum": 16},
+    }
+)
+
+ENV_VALUE = {
+    "type": ["string", "number", "boolean", "object"],
+    "properties": {"value": {"type": SCALAR}, "sensitive": {"type": "boolean"}},
+    "required": ["value"],
+    "additionalProperties": False,
+}
+
+STEP = _obj(
+    {
+        "command": {
+            "type": ["string", "array"],
+            "items": {"type": "string"},
+            "minItems": 1,
+            "minLength": 1,
+            "description": "a list (run as is) or a string (run with sh -c)",
+        },
+        "image": _str("container image (default: the flow's)"),
+        "resources": RESOURCES,
+        "retries": {"type": "integer", "minimum": 0, "maximum": 20},
+        "timeout": DURATION,
+        "env": {
+            "type": "object",
+            "propertyNames": {"pattern": ENV_NAME},
+            "additionalProperties": ENV_VALUE,
+        },
+        "next": {
+            "type": ["string", "array"],
+            "items": {"type": "string"},
+            "description": "the following step(s)",
+        },
+        "foreach": {
+            "type": ["array", "object"],
+            "description": "run once per item: a literal list, or {parameter: NAME} for a list-valued parameter",
+            "properties": {"parameter": {"type": "string"}},
+            "required": ["parameter"],
+            "additionalProperties": False,
+        },
+        "description": {"type": "string"},
+    },
+    required=["command"],
+)
+
+PARAMETER = {
+    "type": ["string", "number", "boolean", "array", "object"],
+    "properties": {
+        "default": {},
+        "type": {"enum": ["string", "int", "float", "bool", "list"]},
+        "description": {"type": "string"},
+    },
+    "required": ["default"],
+    "additionalProperties": False,
+}
+
+TRIGGER = _obj(
+    {
+        "event": _str("a name from events"),
+        "after": _str("a flow on the same backend; runs when it succeeds on the same branch"),
+    },
+    minProperties=1,
+    maxProperties=1,
+)
+TRIGGER["x-message"] = "a trigger is either {event: NAME} or {after: FLOW}"
+
+FLOW = _obj(
+    {
+        "description": {"type": "string"},
+        "backend": _str("a name from backends (optional when there is one)"),
+        "image": _str("default container image of the steps"),
+        "parameters": {
+            "type": "object",
+            "propertyNames": {"pattern": PARAM_NAME},
+            "additionalProperties": PARAMETER,
+        },
+        "schedule": {
+            "type": ["string", "object"],
+            "description": "a name from schedules, or an inline schedule",
+            "properties": SCHEDULE_BODY,
+            "additionalProperties": False,
+        },
+        "triggers": {"type": "array", "items": TRIGGER},
+        "sinks": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+        "protect": {"type": "boolean", "description": "never deleted or replaced by flowplan"},
+        "ignore_changes": IGNORE_CHANGES,
+        "steps": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": STEP_NAME},
+            "additionalProperties": STEP,
+        },
+    },
+    required=["steps"],
+)
+
+VAR = {
+    "type": ["string", "number", "boolean", "object", "null"],
+    "properties": {
+        "default": {"type": SCALAR},
+        "sensitive": {"type": "boolean"},
+        "description": {"type": "string"},
+    },
+    "additionalProperties": False,
+}
+
+MANIFEST: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://flowplan.dev/schemas/flows-v1.json",
+    "title": "flowplan manifest (flows.yaml), version 1",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["version", "project", "flows"],
+    "properties": {
+        "version": {"const": 1, "x-message": "version must be 1 (the only manifest version so far)"},
+        "project": _str("the deployment's namespace of names (lowercase letters, digits, -)"),
+        "description": {"type": "string"},
+        "vars": _named(VAR, VAR_NAME, "var"),
+        "backends": _named(BACKEND, NAME, "backend"),
+        "schedules": _named(SCHEDULE, NAME, "schedule"),
+        "events": _named(EVENT, NAME, "event"),
+        "sinks": _named(SINK, NAME, "sink"),
+        "flows": {**_named(FLOW, FLOW_NAME, "flow"), "minProperties": 1},
+        "moved": {
+            "type": "array",
+            "items": _obj({"from": {"type": "string"}, "to": {"type": "string"}}, required=["from", "to"]),
+        },
+    },
+}
+
+
+def json_schema() -> dict[str, Any]:
+    """The manifest schema, for ``flowplan schema`` and editors."""
+    return MANIFEST
