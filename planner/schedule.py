@@ -199,9 +199,7 @@ def parse_cron(expr: str) -> CronExpr:
     if len(parts) != 5:
         raise CronError(expr, _field_count_detail(len(parts)), hint=_GRAMMAR)
     field_texts = (parts[0], parts[1], parts[2], parts[3], parts[4])
-    sets = [
-        _parse_field(expr, spec, field_text) for spec, field_text in zip(_FIELDS, field_texts, strict=True)
-    ]
+    sets = [_parse_field(expr, spec, field_text) for spec, field_text in zip(_FIELDS, field_texts, strict=True)]
     cron = CronExpr(
         text=text,
         fields=field_texts,
@@ -221,10 +219,7 @@ def parse_cron(expr: str) -> CronExpr:
 def _field_count_detail(count: int) -> str:
     """Explain a wrong field count; 6 and 7 fields are the usual seconds/year dialects."""
     if count in (6, 7):
-        return (
-            f"has {count} fields; standard cron has exactly 5 "
-            "(seconds and year fields belong to other dialects)"
-        )
+        return f"has {count} fields; standard cron has exactly 5 (seconds and year fields belong to other dialects)"
     return f"has {count} field{'s' if count != 1 else ''}; standard cron has exactly 5"
 
 
@@ -271,9 +266,7 @@ def _step_high(spec: _Field) -> int:
 def _open_step(expr: str, spec: _Field, item: str, start: int, step: int) -> set[int]:
     """``a/n``: from ``a`` to the field maximum; ``7/n`` has no agreed meaning, so it is refused."""
     if spec.name == "day-of-week" and start == 7:
-        raise _field_error(
-            expr, spec, item, "Sunday as 7 cannot start a step (dialects disagree); write 0/n or */n"
-        )
+        raise _field_error(expr, spec, item, "Sunday as 7 cannot start a step (dialects disagree); write 0/n or */n")
     return set(range(start, _step_high(spec), step))
 
 
@@ -310,9 +303,7 @@ def _parse_value(expr: str, spec: _Field, item: str, text: str) -> int:
     if _NUMBER_RE.fullmatch(text) and spec.low <= int(text) <= spec.high:
         return int(text)
     if text.isalpha() and not spec.names:
-        raise _field_error(
-            expr, spec, item, f"names are allowed only in month and day-of-week; {spec.allowed}"
-        )
+        raise _field_error(expr, spec, item, f"names are allowed only in month and day-of-week; {spec.allowed}")
     if text.isalpha():
         raise _field_error(expr, spec, item, f'unknown name "{text}"; {spec.allowed}')
     raise _field_error(expr, spec, item, spec.allowed)
@@ -476,15 +467,22 @@ def _localize(wall: datetime, zone: tzinfo) -> datetime | None:
 
 
 def _fire_times(cron: CronExpr, zone: tzinfo, after: datetime) -> Iterator[datetime]:
-    """Fire instants after ``after`` in order (fold=0 wall times ascend with the instants)."""
+    """Fire instants after ``after`` in order (fold=0 wall times ascend with the instants).
+
+    Ends after _SEARCH_DAYS days without a fire, which only a schedule whose every time
+    falls into DST gaps could reach.
+    """
     after_utc = after.astimezone(UTC)
     day = after.astimezone(zone).date()
-    for _ in range(_SEARCH_DAYS):
+    quiet_days = 0
+    while quiet_days < _SEARCH_DAYS:
+        quiet_days += 1
         if cron.fires_on(day):
             for hour in cron.hours:
                 for minute in cron.minutes:
                     local = _localize(datetime.combine(day, time(hour, minute)), zone)
                     if local is not None and local.astimezone(UTC) > after_utc:
+                        quiet_days = 0
                         yield local
         day += timedelta(days=1)
 
@@ -493,7 +491,7 @@ def next_fire_times(expr: str | CronExpr, timezone: str, n: int = 3, *, after: d
     """The next ``n`` fire times strictly after ``after``, as aware datetimes in ``timezone``.
 
     ``after`` must be aware (any zone): a naive one would silently mean different instants
-    on different machines. Fewer than ``n`` come back only if none fire within 9 years.
+    on different machines. Fewer than ``n`` come back only if 9 years pass without a fire.
     """
     if after.tzinfo is None or after.utcoffset() is None:
         raise ValueError("next_fire_times needs an aware `after` datetime")
