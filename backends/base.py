@@ -1,0 +1,308 @@
+"""The protocols between the planner and a backend.
+
+The planner gets a :class:`Compiler`, a :class:`Reader` and an
+:class:`Inventory` to plan with — never a :class:`Writer` or a :class:`Lock`,
+so planning cannot have side effects by construction. The applier gets the
+writer, the inventory and the lock.
+
+Contracts every backend keeps (the tests of each backend check them):
+
+- A reader lists; it does not GET per resource. It returns normalized bodies
+  (server-filled fields removed), so a fresh apply followed by a plan is empty.
+- A writer stamps ownership markers in the same request that creates an
+  object, retries only idempotent calls (with backoff and jitter), reads back
+  after an ambiguous outcome, and raises :class:`~planner.errors.ConflictError`
+  when the object changed since it was read or is not ours.
+- Writers are safe to call from several threads at once.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from planner.errors import BackendError, ConflictError, LockError, TransientError
+from planner.manifest import Backend as BackendSpec
+from planner.manifest import Manifest
+from planner.resources import Address, LiveResource, Provenance, Resource
+
+__all__ = [
+    "Backend",
+    "BackendError",
+    "BackendSpec",
+    "CompileContext",
+    "Compiler",
+    "ConflictError",
+    "Inventory",
+    "InventoryEntry",
+    "InventoryState",
+    "LiveState",
+    "Lock",
+    "LockError",
+    "LockInfo",
+    "Reader",
+    "Revision",
+    "Scope",
+    "TransientError",
+    "Writer",
+    "lock_held",
+    "unreachable",
+]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one backend holds for one project and branch."""
+
+    backend: str
+    project: str
+    branch: str
+
+
+@dataclass(frozen=True)
+class CompileContext:
+    manifest: Manifest
+    backend: BackendSpec
+    provenance: Provenance
+
+
+class Compiler(Protocol):
+    """Manifest → desired resources for one backend. Pure: no I/O, no SDK."""
+
+    def compile(self, context: CompileContext) -> list[Resource]: ...
+
+
+@dataclass
+class LiveState:
+    """What a reader found.
+
+    ``owned``: carries this project's and branch's markers. ``others``: found at
+    a desired address but not ours (unmarked, or another project or branch) —
+    a conflict or an adoption candidate, never touched without ``import``.
+    """
+
+    owned: dict[Address, LiveResource] = field(default_factory=dict)
+    others: dict[Address, LiveResource] = field(default_factory=dict)
+    calls: Mapping[str, int] = field(default_factory=dict)
+
+
+class Reader(Protocol):
+    def read(self, scope: Scope, desired: Sequence[Resource]) -> LiveState:
+        """List what ``scope`` owns, and whatever sits at the desired addresses."""
+        ...
+
+
+class Writer(Protocol):
+    def create(self, resource: Resource) -> LiveResource | None: ...
+
+    def update(self, resource: Resource, live: LiveResource) -> LiveResource | None: ...
+
+    def delete(self, live: LiveResource) -> None: ...
+
+
+@dataclass(frozen=True)
+class InventoryEntry:
+    """One address flowplan applied (or is about to), with the spec hash it wrote.
+
+    ``state`` is ``applied`` once confirmed; ``pending-*`` records an intent
+    written before the call, so a crash between intent and confirmation is
+    repaired by the next run (adopted when live matches, dropped otherwise).
+    """
+
+    spec_hash: str
+    state: Literal["applied", "pending-create", "pending-update", "pending-delete"] = "applied"
+    flow: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"hash": self.spec_hash, "state": self.state}
+        if self.flow:
+            data["flow"] = self.flow
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InventoryEntry:
+        return cls(str(data.get("hash", "")), data.get("state", "applied"), data.get("flow"))
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One apply, for history and rollback; ``bodies`` hold applied bodies (sensitive values hashed)."""
+
+    number: int
+    time: str
+    who: str
+    git_commit: str | None
+    manifest_digest: str
+    flowplan_version: str
+    summary: Mapping[str, int]
+    changes: Sequence[Mapping[str, Any]] = ()
+    bodies: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data = {
+            "number": self.number,
+            "time": self.time,
+            "who": self.who,
+            "git_commit": self.git_commit,
+            "manifest_digest": self.manifest_digest,
+            "flowplan_version": self.flowplan_version,
+            "summary": dict(self.summary),
+            "changes": [dict(c) for c in self.changes],
+        }
+        if self.bodies is not None:
+            data["bodies"] = self.bodies
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Revision:
+        return cls(
+            number=int(data.get("number", 0)),
+            time=str(data.get("time", "")),
+            who=str(data.get("who", "")),
+            git_commit=data.get("git_commit"),
+            manifest_digest=str(data.get("manifest_digest", "")),
+            flowplan_version=str(data.get("flowplan_version", "")),
+            summary=dict(data.get("summary", {})),
+            changes=list(data.get("changes", [])),
+            bodies=data.get("bodies"),
+        )
+
+
+@dataclass(frozen=True)
+class InventoryState:
+    """The inventory of one project and branch on one backend (ApplySet's parent object)."""
+
+    entries: Mapping[Address, InventoryEntry] = field(default_factory=dict)
+    revisions: Sequence[Revision] = ()
+    version: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "entries": {str(a): e.to_json() for a, e in sorted(self.entries.items(), key=lambda kv: str(kv[0]))},
+            "revisions": [r.to_json() for r in self.revisions],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], version: str | None = None) -> InventoryState:
+        entries = {Address.parse(k): InventoryEntry.from_json(v) for k, v in dict(data.get("entries", {})).items()}
+        revisions = [Revision.from_json(r) for r in data.get("revisions", [])]
+        return cls(entries, revisions, version)
+
+    def with_entries(self, entries: Mapping[Address, InventoryEntry]) -> InventoryState:
+        return replace(self, entries=dict(entries))
+
+
+class Inventory(Protocol):
+    def load(self) -> InventoryState:
+        """The current state (empty when flowplan never applied here)."""
+        ...
+
+    def save(self, state: InventoryState) -> InventoryState:
+        """Replace the stored state; returns it with the new concurrency version."""
+        ...
+
+
+@dataclass(frozen=True)
+class LockInfo:
+    """Who holds (or asks for) the apply lock."""
+
+    holder: str
+    host: str
+    pid: int
+    operation: str = "apply"
+    acquired_at: float = 0.0
+    expires_at: float = 0.0
+
+    @classmethod
+    def here(cls, operation: str = "apply", ttl: float = 300.0) -> LockInfo:
+        now = time.time()
+        try:
+            user = getpass.getuser()
+        except Exception:  # noqa: BLE001 - no user name in some containers
+            user = f"uid-{os.getuid()}"
+        holder = os.environ.get("FLOWPLAN_LOCK_HOLDER") or os.environ.get("GITHUB_ACTOR") or user
+        return cls(holder, socket.gethostname(), os.getpid(), operation, now, now + ttl)
+
+    def describe(self) -> str:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(self.acquired_at)) if self.acquired_at else "?"
+        return f"{self.holder} on host {self.host} (pid {self.pid}, {self.operation} since {when})"
+
+    @property
+    def expired(self) -> bool:
+        return bool(self.expires_at) and time.time() > self.expires_at
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "holder": self.holder,
+            "host": self.host,
+            "pid": self.pid,
+            "operation": self.operation,
+            "acquired_at": self.acquired_at,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LockInfo:
+        return cls(
+            str(data.get("holder", "?")),
+            str(data.get("host", "?")),
+            int(data.get("pid", 0)),
+            str(data.get("operation", "apply")),
+            float(data.get("acquired_at", 0.0)),
+            float(data.get("expires_at", 0.0)),
+        )
+
+
+class Lock(Protocol):
+    def acquire(self, info: LockInfo) -> None:
+        """Take the lock or raise :class:`LockError` naming the holder; an expired lock is taken over."""
+        ...
+
+    def renew(self, info: LockInfo) -> None: ...
+
+    def release(self, info: LockInfo) -> None: ...
+
+    def current(self) -> LockInfo | None: ...
+
+    def force_unlock(self) -> LockInfo | None:
+        """Remove whatever lock is there; returns who held it."""
+        ...
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """One named target from the manifest, opened for use."""
+
+    spec: BackendSpec
+
+    def compiler(self) -> Compiler: ...
+
+    def reader(self) -> Reader: ...
+
+    def writer(self) -> Writer: ...
+
+    def inventory(self, scope: Scope) -> Inventory: ...
+
+    def lock(self, scope: Scope) -> Lock: ...
+
+    def describe(self) -> str:
+        """Where this backend points, for messages (directory, cluster and namespace, account and region)."""
+        ...
+
+
+def unreachable(what: str, detail: str, hint: str) -> BackendError:
+    return BackendError(f"cannot reach {what}: {detail}", hint=hint)
+
+
+def lock_held(info: LockInfo, where: str) -> LockError:
+    return LockError(
+        f"the apply lock for {where} is held by {info.describe()}",
+        hint="wait for that run to finish; if it died, run `flowplan force-unlock` after checking it is gone "
+        f"(the lock expires by itself at {time.strftime('%H:%M:%S UTC', time.gmtime(info.expires_at))})",
+    )

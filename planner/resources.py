@@ -1,0 +1,253 @@
+"""Resource types shared by compilers, backends and the planner.
+
+A :class:`Resource` is what a compiler wants to exist; a
+:class:`LiveResource` is what a backend reader found. Both carry a
+JSON-ready ``body``; the planner pairs them by :class:`Address` and compares
+canonical hashes of their bodies with the *volatile* parts removed
+(provenance: flowplan version, manifest digest, git commit; and the spec-hash
+marker itself), so that a new commit alone never makes a change.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# --------------------------------------------------------------------------- markers
+
+MANAGED_BY_KEY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "flowplan"
+PROJECT_KEY = "flowplan.dev/project"
+BRANCH_KEY = "flowplan.dev/branch"
+FLOW_KEY = "flowplan.dev/flow"
+SPEC_HASH_KEY = "flowplan.dev/spec-hash"
+LOGICAL_NAME_KEY = "flowplan.dev/logical-name"
+VERSION_KEY = "flowplan.dev/version"
+MANIFEST_DIGEST_KEY = "flowplan.dev/manifest-digest"
+GIT_COMMIT_KEY = "flowplan.dev/git-commit"
+
+#: Marker keys whose values change without the spec changing; never diffed, never hashed.
+PROVENANCE_KEYS = (VERSION_KEY, MANIFEST_DIGEST_KEY, GIT_COMMIT_KEY)
+
+
+@dataclass(frozen=True, order=True)
+class Address:
+    """Where a resource lives: ``<backend>.<Kind>.<namespace>/<name>``.
+
+    ``backend`` is the manifest's name for the target, so two clusters never
+    collide; ``namespace`` is the Kubernetes namespace or the AWS region.
+    """
+
+    backend: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.backend}.{self.kind}.{self.namespace}/{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> Address:
+        """Inverse of ``str()``; raises ``ValueError`` with the expected shape."""
+        head, sep, name = text.partition("/")
+        parts = head.split(".", 2)
+        if not sep or len(parts) != 3 or not all(parts) or not name:
+            raise ValueError(f"{text!r} is not an address; addresses look like backend.Kind.namespace/name")
+        return cls(parts[0], parts[1], parts[2], name)
+
+    def sort_key(self) -> tuple[str, str, str, str]:
+        """Ties in ordering break by kind, then name (then namespace, backend)."""
+        return (self.kind, self.name, self.namespace, self.backend)
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Who a live resource says it belongs to (from its markers)."""
+
+    project: str
+    branch: str
+    flow: str | None = None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where an apply came from; carried on every object, excluded from every diff."""
+
+    flowplan_version: str
+    manifest_digest: str
+    git_commit: str | None = None
+
+    def markers(self) -> dict[str, str]:
+        result = {VERSION_KEY: self.flowplan_version, MANIFEST_DIGEST_KEY: self.manifest_digest[:16]}
+        if self.git_commit:
+            result[GIT_COMMIT_KEY] = self.git_commit
+        return result
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A desired resource, as a compiler produced it.
+
+    ``volatile_paths`` are JSON pointers excluded from hashing and diffing (the
+    provenance and spec-hash markers); ``replace_paths`` are pointers whose
+    change cannot be made in place; ``sensitive_paths`` point at values that
+    are never shown. ``notes`` are display-only remarks for the plan.
+    """
+
+    address: Address
+    body: dict[str, Any]
+    depends_on: tuple[Address, ...] = ()
+    flow: str | None = None
+    volatile_paths: tuple[str, ...] = ()
+    replace_paths: tuple[str, ...] = ()
+    sensitive_paths: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    protect: bool = False
+
+    @property
+    def spec_hash(self) -> str:
+        return spec_hash(self.body, self.volatile_paths)
+
+
+@dataclass(frozen=True)
+class FieldManager:
+    """Who last wrote part of a live object, and when (Kubernetes managedFields, CloudTrail-like data)."""
+
+    manager: str
+    operation: str
+    time: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveResource:
+    """A resource as a backend reader found it, with server-filled fields already removed.
+
+    ``version`` is the backend's concurrency token (Kubernetes resourceVersion,
+    a content hash for files and AWS); ``meta`` holds what writers need for
+    preconditions (uid, ARNs) and is never diffed.
+    """
+
+    address: Address
+    body: dict[str, Any]
+    version: str
+    owner: Owner | None = None
+    spec_hash: str | None = None
+    managers: tuple[FieldManager, ...] = ()
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+    def owned_by(self, project: str, branch: str) -> bool:
+        return self.owner is not None and self.owner.project == project and self.owner.branch == branch
+
+
+# --------------------------------------------------------------------------- canonical form and hashing
+
+
+def canonical_json(value: Any) -> str:
+    """One spelling per value: sorted keys, no spaces, UTF-8 kept."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(canonical_json(value).encode()).hexdigest()
+
+
+def spec_hash(body: Mapping[str, Any], excluded: Iterable[str] = ()) -> str:
+    """Hash of a body without its excluded (volatile or ignored) pointers; 16 hex digits."""
+    return digest(without(body, excluded))[:16]
+
+
+# --------------------------------------------------------------------------- JSON pointers (RFC 6901)
+
+
+def split_pointer(pointer: str) -> list[str]:
+    if pointer == "":
+        return []
+    if not pointer.startswith("/"):
+        raise ValueError(f"JSON pointer {pointer!r} must start with '/'")
+    return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
+
+
+def join_pointer(parts: Sequence[str | int]) -> str:
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+_MISSING = object()
+
+
+def get_pointer(body: Any, pointer: str, default: Any = _MISSING) -> Any:
+    """Value at ``pointer``; ``default`` (or ``KeyError``) when absent."""
+    node = body
+    for part in split_pointer(pointer):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            if default is _MISSING:
+                raise KeyError(pointer)
+            return default
+    return node
+
+
+def has_pointer(body: Any, pointer: str) -> bool:
+    return get_pointer(body, pointer, _MISSING_SENTINEL) is not _MISSING_SENTINEL
+
+
+_MISSING_SENTINEL = object()
+
+
+def set_pointer(body: dict[str, Any], pointer: str, value: Any) -> None:
+    """Set in place, creating intermediate mappings."""
+    parts = split_pointer(pointer)
+    if not parts:
+        raise ValueError("cannot set the whole document")
+    node: Any = body
+    for part in parts[:-1]:
+        if isinstance(node, list):
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+    last = parts[-1]
+    if isinstance(node, list):
+        index = int(last)
+        if index == len(node):
+            node.append(value)
+        else:
+            node[index] = value
+    else:
+        node[last] = value
+
+
+def delete_pointer(body: Any, pointer: str) -> None:
+    """Remove in place if present; empty parent mappings are left as they are."""
+    parts = split_pointer(pointer)
+    node = body
+    for part in parts[:-1]:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return
+    if not parts:
+        return
+    last = parts[-1]
+    if isinstance(node, dict):
+        node.pop(last, None)
+    elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        del node[int(last)]
+
+
+def without(body: Mapping[str, Any], pointers: Iterable[str]) -> dict[str, Any]:
+    """A copy of ``body`` without ``pointers`` (the original is untouched); no copy when none apply."""
+    present = [p for p in pointers if has_pointer(body, p)]
+    if not present:
+        return dict(body)
+    result = copy.deepcopy(dict(body))
+    for pointer in sorted(present, reverse=True):
+        delete_pointer(result, pointer)
+    return result
