@@ -224,7 +224,7 @@ class LockInfo:
         now = time.time()
         try:
             user = getpass.getuser()
-        except Exception:  # noqa: BLE001 - no user name in some containers
+        except Exception:
             user = f"uid-{os.getuid()}"
         holder = os.environ.get("FLOWPLAN_LOCK_HOLDER") or os.environ.get("GITHUB_ACTOR") or user
         return cls(holder, socket.gethostname(), os.getpid(), operation, now, now + ttl)
