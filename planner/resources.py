@@ -32,6 +32,8 @@ GIT_COMMIT_KEY = "flowplan.dev/git-commit"
 
 #: Marker keys whose values change without the spec changing; never diffed, never hashed.
 PROVENANCE_KEYS = (VERSION_KEY, MANIFEST_DIGEST_KEY, GIT_COMMIT_KEY)
+#: Present (value "true") on objects of a flow with ``protect: true``: never deleted or replaced.
+PROTECT_KEY = "flowplan.dev/protect"
 
 
 @dataclass(frozen=True, order=True)
@@ -138,6 +140,7 @@ class LiveResource:
     spec_hash: str | None = None
     managers: tuple[FieldManager, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
+    protected: bool = False
 
     def owned_by(self, project: str, branch: str) -> bool:
         return self.owner is not None and self.owner.project == project and self.owner.branch == branch
