@@ -153,10 +153,13 @@ _MAX_DAYS = {m: (29 if m == 2 else calendar.monthrange(2001, m)[1]) for m in ran
 
 @dataclass(frozen=True)
 class CronExpr:
-    """A parsed standard cron: the text as written and, per field, the sorted allowed values.
+    """A parsed standard cron (make one with ``parse_cron``): the trimmed text, its five
+    field texts and, per field, the sorted allowed values.
 
     Keeping both lets backends reuse the user's tokens where their dialect reads them the
-    same way, and fall back to the exact value sets where it does not.
+    same way, and fall back to the exact value sets where it does not. The restricted
+    flags record whether a day field was written as something other than ``*``: that,
+    not the value set, decides the standard "either" rule.
     """
 
     text: str
@@ -190,16 +193,16 @@ def parse_cron(expr: str) -> CronExpr:
     text = expr.strip()
     if text.startswith("@"):
         raise CronError(
-            expr,
+            text,
             f'macros like "{text.split()[0]}" are not supported',
             token=text.split()[0],
             hint="write the 5 fields (e.g. 0 0 * * * for @daily) or use every: hourly|daily|weekly",
         )
     parts = re.split(r"[ \t]+", text) if text else []
     if len(parts) != 5:
-        raise CronError(expr, _field_count_detail(len(parts)), hint=_GRAMMAR)
+        raise CronError(text, _field_count_detail(len(parts)), hint=_GRAMMAR)
     field_texts = (parts[0], parts[1], parts[2], parts[3], parts[4])
-    sets = [_parse_field(expr, spec, field_text) for spec, field_text in zip(_FIELDS, field_texts, strict=True)]
+    sets = [_parse_field(text, spec, field_text) for spec, field_text in zip(_FIELDS, field_texts, strict=True)]
     cron = CronExpr(
         text=text,
         fields=field_texts,

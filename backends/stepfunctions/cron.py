@@ -9,10 +9,13 @@ where it matters:
   standard cron restricting both days cannot be expressed and is refused;
 * the other fields share their ranges and ``*``, ``a-b``, ``a/n``, ``a-b/n`` semantics
   with standard cron, so the user's tokens are kept; only a list that mixes steps with
-  other items is spelled out value by value (AWS documents steps, not steps in lists).
+  other items is spelled out value by value (AWS documents steps, not steps in lists),
+  and month names next to a step become numbers (Quartz ignores a step after a name).
 """
 
 from __future__ import annotations
+
+import re
 
 from planner.schedule import CronError, CronExpr, consecutive_runs, parse_cron
 
@@ -20,6 +23,7 @@ __all__ = ["AwsCronError", "to_aws_cron"]
 
 # AWS numbers days 1 (SUN) to 7 (SAT); standard day d (0 = Sunday) is _AWS_DAYS[d].
 _AWS_DAYS = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+_MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 
 
 class AwsCronError(CronError):
@@ -39,7 +43,7 @@ def to_aws_cron(expr: CronExpr | str) -> str:
         _keep_or_list(minute, cron.minutes),
         _keep_or_list(hour, cron.hours),
         day_of_month,
-        _keep_or_list(month.upper(), cron.months),
+        _keep_or_list(_month_token(month), cron.months),
         day_of_week,
         "*",
     )
@@ -79,6 +83,17 @@ def _aws_days(days: tuple[int, ...]) -> str:
         f"{_AWS_DAYS[run[0]]}-{_AWS_DAYS[run[-1]]}" if len(run) >= 3 else ",".join(_AWS_DAYS[d] for d in run)
         for run in consecutive_runs(sorted(days))
     )
+
+
+def _month_token(text: str) -> str:
+    """Month names upper-cased; next to a step they become numbers.
+
+    Quartz, which AWS cron follows, reads a name and ignores a ``/step`` after it, so
+    ``JAN-JUN/2`` is sent as ``1-6/2``.
+    """
+    if "/" not in text:
+        return text.upper()
+    return re.sub("[A-Za-z]{3}", lambda name: str(_MONTHS.index(name.group().upper()) + 1), text)
 
 
 def _keep_or_list(text: str, values: tuple[int, ...]) -> str:
