@@ -264,6 +264,8 @@ class ApiError(Exception):
             "reason": reason,
             "code": code,
         }
+        if not reason:  # StatusReasonUnknown is the empty string, omitted like any empty field
+            del self.status["reason"]
         if details is not None:
             self.status["details"] = details
 
@@ -1166,6 +1168,9 @@ class ApiState:
         self._objects: dict[tuple[str, str], dict[str, dict[str, JSON]]] = {}
         self._snapshots: OrderedDict[tuple[Any, ...], list[tuple[str, JSON]]] = OrderedDict()
         self.tokens: dict[str, Principal] = {}
+        #: Who a request without credentials is; None answers 401. kubectl (client-go) never sends
+        #: a bearer token to an http:// server, so kubectl tests need this (like the old insecure port).
+        self.anonymous: Principal | None = None
         self.set_argo_crds(argo_crds)
         self.clear()
 
@@ -1344,7 +1349,8 @@ class ApiState:
         obj = self._decode_body(rt, body, namespace)
         meta = obj["metadata"]
         if meta.get("resourceVersion"):
-            raise ApiError(500, "InternalError", "resourceVersion should not be set on objects to be created")
+            # storage.ErrResourceVersionSetOnCreate is not a Status error: the handler answers 500.
+            raise ApiError(500, "", "resourceVersion should not be set on objects to be created")
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = meta["generateName"] + _unique_suffix()
         for key in ("deletionTimestamp", "deletionGracePeriodSeconds", "managedFields"):
@@ -1534,14 +1540,14 @@ class ApiState:
             raise _conflict(rt, name, why)
         if meta.get("finalizers"):
             if meta.get("deletionTimestamp"):
-                return Response(202, current)
+                return Response(200, current)
             pending = copy.deepcopy(current)
             pending["metadata"]["deletionTimestamp"] = _now()
             pending["metadata"]["deletionGracePeriodSeconds"] = 0
             if not dry_run:
                 pending["metadata"]["resourceVersion"] = self._next_rv()
                 bucket[name] = pending
-            return Response(202, pending)
+            return Response(200, pending)
         if not dry_run:
             del bucket[name]
             self._rv += 1
@@ -1659,6 +1665,8 @@ class ApiState:
     @staticmethod
     def _json_body(req: Request) -> Any:
         content_type = req.header("Content-Type").split(";")[0].strip().lower()
+        if content_type not in ("", "application/json", "application/yaml", "application/x-yaml", "text/yaml"):
+            raise _unsupported_media(["application/json", "application/yaml"])  # no protobuf, no CBOR
         try:
             if content_type in ("application/yaml", "application/x-yaml", "text/yaml"):
                 return yaml.safe_load(req.body)
@@ -1668,6 +1676,8 @@ class ApiState:
 
     def authenticate(self, req: Request) -> Principal:
         auth = req.header("Authorization")
+        if not auth and self.anonymous is not None:
+            return self.anonymous
         if not auth.startswith("Bearer "):
             raise _unauthorized()
         principal = self.tokens.get(auth[len("Bearer ") :].strip())
@@ -2003,7 +2013,9 @@ class K8sTestServer:
         rbac: str | Path | Mapping[str, Any] | None = None,
         rbac_token: str = DEFAULT_RBAC_TOKEN,
         rbac_namespace: str | None = None,
+        anonymous_admin: bool = False,
     ) -> None:
+        self._initial_anonymous = load_principal(None, user="system:anonymous") if anonymous_admin else None
         self.state = ApiState(
             argo_crds=not no_argo_crds, status_subresource=status_subresource, auto_namespaces=auto_namespaces
         )
@@ -2013,6 +2025,7 @@ class K8sTestServer:
             self._initial_tokens[rbac_token] = load_principal(rbac, namespace=rbac_namespace)
         self._initial_config = (not no_argo_crds, auto_namespaces)
         self.state.tokens = dict(self._initial_tokens)
+        self.state.anonymous = self._initial_anonymous
         self._httpd = _HTTPServer((host, port), self.state)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="k8s-test-server", daemon=True)
         self._thread.start()
@@ -2042,6 +2055,7 @@ class K8sTestServer:
         self.state.set_argo_crds(argo_crds)
         self.state.auto_namespaces = auto_namespaces
         self.state.tokens = dict(self._initial_tokens)
+        self.state.anonymous = self._initial_anonymous
         self.state.clear()
 
     def add_token(
@@ -2059,6 +2073,19 @@ class K8sTestServer:
 
     def remove_token(self, token: str) -> None:
         self.state.tokens.pop(token, None)
+
+    def allow_anonymous(
+        self, role: str | Path | Mapping[str, Any] | None = None, *, namespace: str | None = None
+    ) -> None:
+        """Serve requests without credentials as `role` (None: cluster-admin) until the next reset.
+
+        Needed for kubectl: client-go drops bearer tokens on plain-http connections
+        (kubernetes/kubectl#744), so kubectl reaches this server without credentials.
+        """
+        self.state.anonymous = load_principal(role, user="system:anonymous", namespace=namespace)
+
+    def deny_anonymous(self) -> None:
+        self.state.anonymous = None
 
     def write_kubeconfig(self, path: str | Path, token: str | None = None, *, namespace: str = "default") -> Path:
         """Write a kubeconfig for this server; the admin token unless `token` is given."""
@@ -2105,6 +2132,7 @@ def start_server(
     rbac: str | Path | Mapping[str, Any] | None = None,
     rbac_token: str = DEFAULT_RBAC_TOKEN,
     rbac_namespace: str | None = None,
+    anonymous_admin: bool = False,
 ) -> K8sTestServer:
     """Start a server on 127.0.0.1 (port 0 = any free port) in a background thread."""
     return K8sTestServer(
@@ -2116,6 +2144,7 @@ def start_server(
         rbac=rbac,
         rbac_token=rbac_token,
         rbac_namespace=rbac_namespace,
+        anonymous_admin=anonymous_admin,
     )
 
 
@@ -2131,6 +2160,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rbac-token", default=DEFAULT_RBAC_TOKEN)
     parser.add_argument("--rbac-namespace", help="grant the Role in this namespace instead of its own")
     parser.add_argument("--kubeconfig", help="also write an admin kubeconfig here")
+    parser.add_argument(
+        "--anonymous-admin", action="store_true", help="treat requests without credentials as admin (for kubectl)"
+    )
     args = parser.parse_args(argv)
     server = start_server(
         port=args.port,
@@ -2141,6 +2173,7 @@ def main(argv: list[str] | None = None) -> int:
         rbac=args.rbac,
         rbac_token=args.rbac_token,
         rbac_namespace=args.rbac_namespace,
+        anonymous_admin=args.anonymous_admin,
     )
     if args.kubeconfig:
         server.write_kubeconfig(args.kubeconfig)
