@@ -1,0 +1,443 @@
+"""The files backend: rendered manifests in a directory, the GitOps way.
+
+One YAML file per resource under the target directory (``deploy/`` by
+default), laid out ``<namespace>/<kind>/<name>.yaml`` so Argo CD or
+``kubectl apply -R`` can sync it. Each file starts with a header naming the
+owner (project, branch, flow), the spec hash and the provenance; the
+provenance line is the only part that changes when nothing but the commit
+changed, and it is excluded from comparison.
+
+Inventory and lock live in ``.flowplan/<backend>/`` beside the manifest, not
+in the synced directory. Reads compare file bytes with the rendering before
+parsing (a no-change plan parses nothing); writes are atomic (temp file +
+rename); only files carrying this project's header are changed; literal
+sensitive values are refused, because this directory is committed to git.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from backends.base import (
+    CompileContext,
+    Compiler,
+    Inventory,
+    InventoryState,
+    LiveState,
+    Lock,
+    LockInfo,
+    Scope,
+    lock_held,
+)
+from planner.errors import BackendError, ConflictError, LockError, ManifestError, Problem
+from planner.manifest import Backend as BackendSpec
+from planner.resources import (
+    PROTECT_KEY,
+    Address,
+    LiveResource,
+    Owner,
+    Resource,
+    without,
+)
+
+HEADER = "# Managed by flowplan: edit the manifest, not this file (flowplan apply rewrites it)."
+OWNER_PREFIX = "# flowplan: "
+PROVENANCE_PREFIX = "# provenance: "
+SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+try:
+    _Dumper: Any = yaml.CSafeDumper
+    _Loader: Any = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - libyaml ships with pyyaml wheels
+    _Dumper = yaml.SafeDumper
+    _Loader = yaml.SafeLoader
+
+
+def relative_path(address: Address) -> Path:
+    """``<namespace>/<kind>/<name>.yaml``; every part checked so no name can escape the directory."""
+    parts = [address.namespace, address.kind.lower(), address.name]
+    for part in parts:
+        if not SAFE_PART.match(part) or part in (".", ".."):
+            raise BackendError(
+                f"{address}: {part!r} cannot be used in a file name",
+                hint="names are letters, digits, '.', '_' and '-', and do not start with '.'",
+            )
+    return Path(parts[0], parts[1], parts[2] + ".yaml")
+
+
+def dump_body(body: dict[str, Any]) -> str:
+    return yaml.dump(body, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
+
+
+def render_file(resource: Resource, scope: Scope, provenance: dict[str, str]) -> tuple[bytes, bytes]:
+    """(the file's bytes, the same bytes without the provenance line) for a desired resource."""
+    owner: dict[str, Any] = {
+        "project": scope.project,
+        "branch": scope.branch,
+        "flow": resource.flow,
+        "address": str(resource.address),
+        "spec-hash": resource.spec_hash,
+    }
+    if resource.protect:
+        owner["protect"] = True
+    owner_line = OWNER_PREFIX + json.dumps(owner, sort_keys=True, separators=(",", ":"))
+    body = dump_body(without(resource.body, resource.volatile_paths))
+    stable = f"{HEADER}\n{owner_line}\n{body}"
+    prov_line = PROVENANCE_PREFIX + json.dumps(provenance, sort_keys=True, separators=(",", ":"))
+    full = f"{HEADER}\n{owner_line}\n{prov_line}\n{body}"
+    return full.encode(), stable.encode()
+
+
+def _split(data: bytes) -> tuple[dict[str, Any] | None, bytes, str]:
+    """(owner header or None, bytes without the provenance line, YAML text)."""
+    text = data.decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    owner: dict[str, Any] | None = None
+    kept: list[str] = []
+    body_start = 0
+    for i, line in enumerate(lines):
+        if not line.startswith("#"):
+            body_start = i
+            break
+        if line.startswith(PROVENANCE_PREFIX):
+            continue
+        if line.startswith(OWNER_PREFIX):
+            with contextlib.suppress(ValueError):
+                parsed = json.loads(line[len(OWNER_PREFIX) :])
+                owner = parsed if isinstance(parsed, dict) else None
+        kept.append(line)
+    else:
+        body_start = len(lines)
+    body_text = "\n".join(lines[body_start:])
+    stable = "\n".join(kept + lines[body_start:]).encode()
+    return owner, stable, body_text
+
+
+def _version(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+class _SensitiveGuard:
+    """Wraps the real compiler: a GitOps directory must never receive a literal secret."""
+
+    def __init__(self, inner: Compiler) -> None:
+        self.inner = inner
+
+    def compile(self, context: CompileContext) -> list[Resource]:
+        manifest = context.manifest
+        problems = []
+        for flow in manifest.flows_on(context.backend.name):
+            for step in flow.steps.values():
+                for key, value in step.env.items():
+                    if value.sensitive:
+                        problems.append(
+                            Problem(
+                                step.loc,
+                                f"flows.{flow.name}.steps.{step.name}.env.{key}",
+                                f"sensitive value refused: backend {context.backend.name!r} writes files that are "
+                                "committed to git",
+                                "reference a Kubernetes Secret instead (a sink's credentials), or deploy this flow "
+                                "with the argo backend",
+                            )
+                        )
+        if problems:
+            raise ManifestError(problems)
+        resources = self.inner.compile(context)
+        secrets = [s for s in manifest.sensitive_values if s]
+        if secrets:
+            for res in resources:
+                text = json.dumps(res.body)
+                if any(secret in text for secret in secrets):
+                    raise ManifestError(
+                        Problem(
+                            manifest.backends[context.backend.name].loc,
+                            f"backends.{context.backend.name}",
+                            f"{res.address} would contain the value of a sensitive var; files backends write to git",
+                            "use a secret reference, or a backend that talks to the cluster",
+                        )
+                    )
+        return resources
+
+
+class FilesReader:
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def read(self, scope: Scope, desired: Sequence[Resource]) -> LiveState:
+        state = LiveState()
+        wanted = {relative_path(r.address): r for r in desired}
+        files = 0
+        for path in self._files():
+            rel = path.relative_to(self.target)
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise BackendError(f"cannot read {path}: {exc.strerror}") from None
+            files += 1
+            resource = wanted.get(rel)
+            owner, stable, body_text = _split(data)
+            if owner is None and resource is None:
+                continue  # foreign file elsewhere: not ours, not in the way
+            address = resource.address if resource is not None else None
+            if address is None:
+                try:
+                    address = Address.parse(str(owner.get("address", ""))) if owner else None
+                except ValueError:
+                    address = None
+                if address is None or address.backend != scope.backend:
+                    continue
+            body = self._body(resource, scope, stable, body_text, path)
+            if body is None:
+                continue
+            live_owner = None
+            if owner is not None:
+                live_owner = Owner(str(owner.get("project")), str(owner.get("branch")), owner.get("flow"))
+            live = LiveResource(
+                address=address,
+                body=body,
+                version=_version(data),
+                owner=live_owner,
+                spec_hash=owner.get("spec-hash") if owner else None,
+                meta={"path": str(rel)},
+                protected=bool(owner.get("protect")) if owner else False,
+            )
+            if live.owned_by(scope.project, scope.branch):
+                state.owned[address] = live
+            elif resource is not None:
+                state.others[address] = live
+        state.calls = {"files read": files}
+        return state
+
+    def _files(self) -> Iterator[Path]:
+        if not self.target.is_dir():
+            return
+        for root, dirs, names in os.walk(self.target):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                if name.endswith(".yaml") and not name.startswith("."):
+                    yield Path(root, name)
+
+    def _body(
+        self, resource: Resource | None, scope: Scope, stable: bytes, body_text: str, path: Path
+    ) -> dict[str, Any] | None:
+        if resource is not None:
+            _, expected = render_file(resource, scope, {})
+            if stable == expected:
+                return without(resource.body, resource.volatile_paths)
+        try:
+            parsed = yaml.load(body_text, Loader=_Loader)
+        except yaml.YAMLError:
+            parsed = {"unparseable": body_text[:2000]}
+        if not isinstance(parsed, dict):
+            parsed = {"unparseable": body_text[:2000]}
+        return parsed
+
+
+class FilesWriter:
+    def __init__(self, target: Path, scope: Scope, provenance: dict[str, str], dry_run: bool):
+        self.target = target
+        self.provenance = provenance
+        self.dry_run = dry_run
+        self.scope = scope
+
+    def _scope(self, resource: Resource) -> Scope:
+        return self.scope
+
+    def _check(self, path: Path, live: LiveResource) -> bytes:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ConflictError(
+                f"{live.address}: the file {path} was deleted since the plan", hint="run flowplan plan again"
+            ) from None
+        if _version(data) != live.version:
+            raise ConflictError(
+                f"{live.address}: the file {path} changed since the plan was made",
+                hint="run flowplan plan to see the current state, then apply",
+            )
+        return data
+
+    def create(self, resource: Resource) -> LiveResource | None:
+        path = self.target / relative_path(resource.address)
+        if path.exists():
+            raise ConflictError(f"{resource.address}: the file {path} appeared since the plan", hint="plan again")
+        data, _ = render_file(resource, self._scope(resource), self.provenance)
+        if not self.dry_run:
+            _atomic_write(path, data, exclusive=True)
+        return None
+
+    def update(self, resource: Resource, live: LiveResource) -> LiveResource | None:
+        path = self.target / relative_path(resource.address)
+        self._check(path, live)
+        data, _ = render_file(resource, self._scope(resource), self.provenance)
+        if not self.dry_run:
+            _atomic_write(path, data)
+        return None
+
+    def delete(self, live: LiveResource) -> None:
+        path = self.target / relative_path(live.address)
+        self._check(path, live)
+        if self.dry_run:
+            return
+        path.unlink()
+        parent = path.parent
+        while parent != self.target and parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
+
+def _atomic_write(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if exclusive:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise ConflictError(f"the file {path} appeared while writing", hint="plan again") from None
+            os.unlink(tmp)
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class JsonFileInventory:
+    """The inventory as one JSON file (``.flowplan/<backend>/<project>-<branch>.json``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def load(self) -> InventoryState:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return InventoryState()
+        try:
+            return InventoryState.from_json(json.loads(data), _version(data))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BackendError(
+                f"the inventory {self.path} is damaged ({exc})",
+                hint="restore it from git history; flowplan will not guess what it owns",
+            ) from None
+
+    def save(self, state: InventoryState) -> InventoryState:
+        data = (json.dumps(state.to_json(), indent=1, sort_keys=True) + "\n").encode()
+        _atomic_write(self.path, data)
+        return InventoryState(state.entries, state.revisions, _version(data))
+
+
+class FileLock:
+    """A lock file created exclusively; an expired one is moved aside atomically, then retaken."""
+
+    def __init__(self, path: Path, where: str) -> None:
+        self.path = path
+        self.where = where
+
+    def current(self) -> LockInfo | None:
+        try:
+            return LockInfo.from_json(json.loads(self.path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError):
+            return LockInfo("unknown (unreadable lock file)", "?", 0)
+
+    def acquire(self, info: LockInfo) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self.current()
+                if holder is None:
+                    continue
+                if holder.expired:
+                    aside = self.path.with_name(f"{self.path.name}.expired-{os.getpid()}-{time.time_ns()}")
+                    with contextlib.suppress(FileNotFoundError):
+                        os.rename(self.path, aside)
+                        os.unlink(aside)
+                    continue
+                raise lock_held(holder, self.where) from None
+            with os.fdopen(fd, "w") as handle:
+                json.dump(info.to_json(), handle)
+            return
+        raise LockError(f"could not take the lock {self.path}", hint="try again")
+
+    def _mine(self, info: LockInfo) -> bool:
+        holder = self.current()
+        return holder is not None and (holder.host, holder.pid, holder.acquired_at) == (
+            info.host,
+            info.pid,
+            info.acquired_at,
+        )
+
+    def renew(self, info: LockInfo) -> None:
+        if self._mine(info):
+            _atomic_write(self.path, json.dumps(info.to_json()).encode())
+
+    def release(self, info: LockInfo) -> None:
+        if self._mine(info):
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    def force_unlock(self) -> LockInfo | None:
+        holder = self.current()
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
+        return holder
+
+
+class FilesBackend:
+    """A ``type: files`` backend opened for one manifest."""
+
+    def __init__(self, spec: BackendSpec, manifest_dir: Path, scope: Scope, provenance: dict[str, str]) -> None:
+        self.spec = spec
+        self.root = manifest_dir
+        self.target = (manifest_dir / str(spec.settings.get("path", "deploy"))).resolve()
+        self.state_dir = manifest_dir / ".flowplan" / spec.name
+        self.provenance = provenance
+        self.scope = scope
+
+    def compiler(self) -> Compiler:
+        from backends.registry import compiler_for
+
+        return _SensitiveGuard(compiler_for(self.spec.renders))
+
+    def reader(self) -> FilesReader:
+        return FilesReader(self.target)
+
+    def writer(self, dry_run: bool = False) -> FilesWriter:
+        return FilesWriter(self.target, self.scope, self.provenance, dry_run)
+
+    def inventory(self, scope: Scope) -> Inventory:
+        return JsonFileInventory(self.state_dir / f"{scope.project}-{scope.branch}.json")
+
+    def lock(self, scope: Scope) -> Lock:
+        return FileLock(self.state_dir / f"{scope.project}-{scope.branch}.lock", f"{self.describe()}")
+
+    def describe(self) -> str:
+        try:
+            shown = self.target.relative_to(Path.cwd())
+        except ValueError:
+            shown = self.target
+        return f"files in {shown}/"
+
+
+__all__ = ["PROTECT_KEY", "FilesBackend", "relative_path", "render_file"]

@@ -1,0 +1,426 @@
+"""Manifest + compiler + reader + inventory → a frozen :class:`~planner.plan.Plan`.
+
+The builder only reads: it is given readers and inventories, never a writer
+or a lock. Per backend it compiles the desired resources, loads the
+inventory, lists what is live, reconciles pending inventory intents in
+memory, pairs desired and live by address, compares hashes (deepdiff only
+where they differ), classifies each difference with the three-way view
+(desired, last applied, live), applies the guards, and orders the changes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from backends.base import (
+    Backend,
+    CompileContext,
+    InventoryEntry,
+    InventoryState,
+    LiveState,
+    Scope,
+)
+from planner import __version__
+from planner.diff import comparison_form, comparison_hash, field_diffs, ignored_pointers, keep_live_values
+from planner.errors import ManifestError, PlanError
+from planner.graph import ApplyOrder, kind_ranks
+from planner.manifest import IgnoreRule, Manifest
+from planner.plan import Action, Cause, Conflict, Plan, PlanInputs, ResourceChange
+from planner.resources import Address, LiveResource, Provenance, Resource, digest, spec_hash
+
+DEFAULT_DESTROY_THRESHOLD = 10
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    targets: tuple[str, ...] = ()
+    mode: str = "normal"  # normal | destroy | refresh-only
+    allow_destroy: bool = False
+    destroy_threshold: int = DEFAULT_DESTROY_THRESHOLD
+    adopt: bool = False
+    parallelism: int = 4
+
+
+@dataclass
+class BackendView:
+    """What one backend looked like while planning (kept for apply's inventory bookkeeping)."""
+
+    backend: Backend
+    scope: Scope
+    desired: dict[Address, Resource]
+    live: LiveState
+    inventory: InventoryState
+    reconciled: dict[Address, InventoryEntry]
+
+
+@dataclass
+class PlanResult:
+    plan: Plan
+    views: dict[str, BackendView] = field(default_factory=dict)
+    order: ApplyOrder | None = None
+    desired: dict[Address, Resource] = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def build_plan(
+    manifest: Manifest,
+    backends: Mapping[str, Backend],
+    provenance: Provenance,
+    options: PlanOptions = PlanOptions(),
+) -> PlanResult:
+    """Plan every backend of the manifest; raises ManifestError/PlanError/BackendError."""
+    names = sorted(backends)
+    desired_all: dict[str, list[Resource]] = {}
+    problems = []
+    for name in names:
+        backend = backends[name]
+        try:
+            resources = backend.compiler().compile(CompileContext(manifest, backend.spec, provenance))
+        except ManifestError as exc:
+            problems.extend(exc.problems)
+            continue
+        desired_all[name] = sorted(resources, key=lambda r: r.address.sort_key())
+        seen: set[Address] = set()
+        for res in resources:
+            if res.address in seen:
+                raise PlanError(f"two resources compile to the same address {res.address}")
+            seen.add(res.address)
+    if problems:
+        raise ManifestError(problems)
+
+    def read(name: str) -> BackendView:
+        backend = backends[name]
+        scope = Scope(name, manifest.project, manifest.branch)
+        inventory = backend.inventory(scope).load()
+        live = backend.reader().read(scope, desired_all[name])
+        desired = {r.address: r for r in desired_all[name]}
+        return BackendView(backend, scope, desired, live, inventory, _reconcile(inventory, live, desired))
+
+    views: dict[str, BackendView] = {}
+    workers = max(1, min(options.parallelism, len(names)))
+    if workers == 1:
+        for name in names:
+            views[name] = read(name)
+    else:
+        with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="flowplan-read") as pool:
+            for name, view in zip(names, pool.map(read, names), strict=True):
+                views[name] = view
+
+    changes: list[ResourceChange] = []
+    conflicts: list[Conflict] = []
+    warnings: list[str] = []
+    untracked: list[Address] = []
+    unchanged = 0
+    ignored = 0
+    fingerprint_parts: list[tuple[str, str]] = []
+    for name in names:
+        view = views[name]
+        result = _plan_backend(manifest, view, options)
+        changes.extend(result.changes)
+        conflicts.extend(result.conflicts)
+        warnings.extend(result.warnings)
+        untracked.extend(result.untracked)
+        unchanged += result.unchanged
+        ignored += result.ignored
+        fingerprint_parts.extend(result.fingerprint)
+
+    changes = _apply_targets(changes, options.targets, manifest)
+    _guards(changes, views, options)
+    all_desired = {a: r for v in views.values() for a, r in v.desired.items()}
+    order = ApplyOrder(changes, kind_ranks(all_desired.values()))
+    plan = Plan(
+        changes=tuple(sorted(changes, key=lambda c: c.address.sort_key())),
+        waves=order.waves(),
+        inputs=PlanInputs(
+            project=manifest.project,
+            branch=manifest.branch,
+            manifest_digest=manifest.digest,
+            vars_digest=manifest.vars_digest,
+            backends=tuple(names),
+            flowplan_version=__version__,
+            targets=options.targets,
+            mode=options.mode,
+            enable_schedules=manifest.enable_schedules,
+            adopt=options.adopt,
+        ),
+        live_fingerprint=digest(sorted(fingerprint_parts)),
+        created_at=_now(),
+        conflicts=tuple(sorted(conflicts, key=lambda c: c.address.sort_key())),
+        warnings=tuple(warnings),
+        unchanged=unchanged,
+        ignored_differences=ignored,
+        untracked=tuple(sorted(untracked, key=Address.sort_key)),
+        backend_targets={name: backends[name].describe() for name in names},
+        sensitive_values=manifest.sensitive_values,
+    )
+    return PlanResult(plan, views, order, all_desired)
+
+
+# --------------------------------------------------------------------------- inventory reconciliation
+
+
+def _reconcile(
+    inventory: InventoryState, live: LiveState, desired: Mapping[Address, Resource]
+) -> dict[Address, InventoryEntry]:
+    """Resolve intents a crashed or failed apply left behind, in memory (the next apply persists them).
+
+    A pending create or update whose object exists live is adopted with the
+    hash found live; one whose object is missing is dropped. A pending delete
+    whose object is gone is dropped; one whose object still exists stays.
+    """
+    result: dict[Address, InventoryEntry] = {}
+    for address, entry in inventory.entries.items():
+        found = live.owned.get(address)
+        if entry.state == "applied":
+            result[address] = entry
+            continue
+        if found is None:
+            continue
+        volatile = desired[address].volatile_paths if address in desired else ()
+        result[address] = InventoryEntry(spec_hash(found.body, volatile), "applied", entry.flow)
+    return result
+
+
+# --------------------------------------------------------------------------- per backend
+
+
+@dataclass
+class _BackendPlan:
+    changes: list[ResourceChange] = field(default_factory=list)
+    conflicts: list[Conflict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    untracked: list[Address] = field(default_factory=list)
+    unchanged: int = 0
+    ignored: int = 0
+    fingerprint: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _rules(manifest: Manifest, view: BackendView, flow: str | None) -> list[IgnoreRule]:
+    rules = list(view.backend.spec.ignore_changes)
+    if flow is not None and flow in manifest.flows:
+        rules.extend(manifest.flows[flow].ignore_changes)
+    return rules
+
+
+def _plan_backend(manifest: Manifest, view: BackendView, options: PlanOptions) -> _BackendPlan:
+    out = _BackendPlan()
+    destroy = options.mode == "destroy"
+    desired = {} if destroy else view.desired
+    for address, other in sorted(view.live.others.items(), key=lambda kv: kv[0].sort_key()):
+        out.fingerprint.append((str(address), digest(other.body)))
+        if address in desired:
+            out.conflicts.append(Conflict(address, _owner_text(other), _conflict_detail(other)))
+    for address, resource in desired.items():
+        found = view.live.owned.get(address)
+        if address in view.live.others and found is None:
+            continue
+        change = _compare(manifest, view, resource, found, out)
+        if change is None:
+            out.unchanged += 1
+        else:
+            out.changes.append(change)
+    for address, live in sorted(view.live.owned.items(), key=lambda kv: kv[0].sort_key()):
+        if address in desired:
+            continue
+        out.fingerprint.append((str(address), digest(live.body)))
+        entry = view.reconciled.get(address)
+        if entry is None and not destroy:
+            out.untracked.append(address)
+            continue
+        flow = live.owner.flow if live.owner else None
+        out.changes.append(
+            ResourceChange(
+                address=address,
+                action=Action.DELETE,
+                cause=Cause.DESTROY if destroy else Cause.ORPHAN,
+                before=live.body,
+                after=None,
+                reason="destroy requested" if destroy else "no longer declared in the manifest",
+                flow=flow,
+                live_version=live.version,
+                live_meta=dict(live.meta),
+                protect=live.protected,
+                managers=_managers(live),
+            )
+        )
+    if out.untracked:
+        out.warnings.append(
+            f"{len(out.untracked)} object(s) on backend {view.scope.backend!r} carry this project's markers but are "
+            "not in flowplan's inventory, so they are left alone (run `flowplan import` to take them over, or "
+            "delete them by hand)"
+        )
+    return out
+
+
+def _compare(
+    manifest: Manifest, view: BackendView, resource: Resource, live: LiveResource | None, out: _BackendPlan
+) -> ResourceChange | None:
+    address = resource.address
+    entry = view.reconciled.get(address)
+    base = dict(
+        address=address,
+        flow=resource.flow,
+        depends_on=resource.depends_on,
+        sensitive_paths=resource.sensitive_paths,
+        volatile_paths=resource.volatile_paths,
+        notes=resource.notes,
+        protect=resource.protect,
+    )
+    if live is None:
+        deleted_outside = entry is not None
+        return ResourceChange(
+            action=Action.CREATE,
+            cause=Cause.DELETED_OUTSIDE if deleted_outside else Cause.MANIFEST,
+            before=None,
+            after=resource.body,
+            field_diffs=(),
+            reason="deleted outside flowplan; will be recreated" if deleted_outside else None,
+            drifted=deleted_outside,
+            **base,  # type: ignore[arg-type]
+        )
+    ignores = ignored_pointers(address, _rules(manifest, view, resource.flow))
+    excluded = (*resource.volatile_paths, *ignores)
+    desired_hash = comparison_hash(resource.body, excluded)
+    live_hash = comparison_hash(live.body, excluded)
+    out.fingerprint.append((str(address), live_hash))
+    if ignores:
+        out.ignored += _count_ignored(resource.body, live.body, resource.volatile_paths, ignores)
+    if desired_hash == live_hash:
+        return None
+    before = comparison_form(live.body, excluded)
+    after = comparison_form(resource.body, excluded)
+    diffs = field_diffs(before, after, resource.sensitive_paths)
+    applied = entry.spec_hash if entry else None
+    live_full = spec_hash(live.body, resource.volatile_paths)
+    desired_full = spec_hash(resource.body, resource.volatile_paths)
+    drifted = applied is not None and live_full != applied
+    manifest_changed = applied is None or desired_full != applied
+    if drifted and manifest_changed:
+        cause = Cause.BOTH
+    elif drifted:
+        cause = Cause.DRIFT
+    else:
+        cause = Cause.MANIFEST
+    replace_paths = [d.path for d in diffs if _under_any(d.path, resource.replace_paths)]
+    action = Action.REPLACE if replace_paths else Action.UPDATE
+    reason = None
+    if replace_paths:
+        reason = f"{replace_paths[0]} cannot change in place"
+    elif cause is Cause.DRIFT:
+        reason = "changed outside flowplan; will be restored"
+    return ResourceChange(
+        action=action,
+        cause=cause,
+        before=live.body,
+        after=keep_live_values(resource.body, live.body, ignores),
+        field_diffs=diffs,
+        reason=reason,
+        drifted=drifted,
+        live_version=live.version,
+        live_meta=dict(live.meta),
+        ignored_paths=ignores,
+        managers=_managers(live),
+        **base,  # type: ignore[arg-type]
+    )
+
+
+def _count_ignored(
+    desired: Mapping[str, object], live: Mapping[str, object], volatile: Sequence[str], ignores: Sequence[str]
+) -> int:
+    a = comparison_form(desired, volatile)
+    b = comparison_form(live, volatile)
+    if digest(a) == digest(b):
+        return 0
+    return len([d for d in field_diffs(b, a) if _under_any(d.path, ignores)])
+
+
+def _under_any(path: str, prefixes: Sequence[str]) -> bool:
+    return any(path == p or path.startswith(p + "/") or p.startswith(path + "/") for p in prefixes)
+
+
+def _managers(live: LiveResource) -> tuple[dict[str, str], ...]:
+    return tuple(
+        {k: v for k, v in (("manager", m.manager), ("operation", m.operation), ("time", m.time)) if v}
+        for m in live.managers
+    )
+
+
+def _owner_text(live: LiveResource) -> str:
+    if live.owner is None:
+        return "not managed by flowplan"
+    return f"flowplan project {live.owner.project!r}, branch {live.owner.branch!r}"
+
+
+def _conflict_detail(live: LiveResource) -> str:
+    owner = _owner_text(live)
+    return (
+        f"the name is taken by an object that is {owner}" if live.owner is None else f"the name belongs to {owner}"
+    ) + "; flowplan will not touch it (adopt it with `flowplan import`, or rename the flow)"
+
+
+# --------------------------------------------------------------------------- targets and guards
+
+
+def _apply_targets(changes: list[ResourceChange], targets: Sequence[str], manifest: Manifest) -> list[ResourceChange]:
+    """Keep changes matching ``--target`` (an address or a flow name) and what they depend on."""
+    if not targets:
+        return changes
+    by_address = {c.address: c for c in changes}
+    wanted: set[Address] = set()
+    for target in targets:
+        matched = [
+            c.address for c in changes if str(c.address) == target or c.flow == target or c.address.name == target
+        ]
+        if not matched and target not in manifest.flows:
+            try:
+                Address.parse(target)
+            except ValueError:
+                raise PlanError(
+                    f"--target {target!r} is neither a flow of the manifest nor a resource address",
+                    hint="flows: " + ", ".join(sorted(manifest.flows)),
+                ) from None
+        wanted.update(matched)
+    queue = list(wanted)
+    while queue:
+        current = by_address[queue.pop()]
+        for dep in current.depends_on:
+            if dep in by_address and dep not in wanted:
+                wanted.add(dep)
+                queue.append(dep)
+    return [c for c in changes if c.address in wanted]
+
+
+def _guards(changes: Sequence[ResourceChange], views: Mapping[str, BackendView], options: PlanOptions) -> None:
+    blocked = [c for c in changes if c.protect and c.action in (Action.DELETE, Action.REPLACE)]
+    if blocked:
+        listing = "\n".join(f"  {c.action.symbol} {c.address} ({c.reason or c.action.value})" for c in blocked)
+        raise PlanError(
+            f"the plan would {'delete or replace'} {len(blocked)} protected object(s):\n{listing}",
+            hint="these belong to flows with protect: true. To remove such a flow, first set protect: false and "
+            "apply, then remove it.",
+        )
+    if options.mode == "destroy" or options.allow_destroy:
+        return
+    deletes = [c for c in changes if c.action is Action.DELETE]
+    if len(deletes) > options.destroy_threshold:
+        raise PlanError(
+            f"the plan would delete {len(deletes)} objects, more than the safety threshold of "
+            f"{options.destroy_threshold}",
+            hint="check that the right manifest, branch and var file were given; if the deletes are intended, "
+            "pass --allow-destroy",
+        )
+    for name, view in views.items():
+        owned = len(view.live.owned)
+        gone = [c for c in deletes if c.address.backend == name]
+        if owned and len(gone) == owned:
+            raise PlanError(
+                f"the plan would delete everything backend {name!r} holds for this project and branch "
+                f"({owned} objects)",
+                hint="if that is intended, pass --allow-destroy (or use `flowplan destroy`)",
+            )

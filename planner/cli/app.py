@@ -1,0 +1,294 @@
+"""The commands. Heavy modules are imported inside them so ``flowplan --help`` starts fast."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="flowplan",
+    help=(
+        "Terraform-style plan/apply for scheduled data and ML flows on Argo Workflows and AWS Step Functions.\n\n"
+        "Examples:\n\n"
+        "  flowplan validate                      check flows.yaml\n\n"
+        "  flowplan plan                          show what would change\n\n"
+        "  flowplan plan --out plan.bin           save a plan for review\n\n"
+        "  flowplan apply plan.bin                apply exactly that plan (refused if stale)\n\n"
+        "  flowplan apply --auto-approve          plan and apply in CI\n\n"
+        "  flowplan plan --branch pr-42 --format markdown   a PR comment for a branch deployment\n\n"
+        "Exit codes: 0 ok, 1 error, 2 changes (plan --detailed-exitcode) or drift (drift)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+FileOpt = Annotated[str, typer.Option("--file", "-f", help="the manifest", show_default=True)]
+VarOpt = Annotated[list[str] | None, typer.Option("--var", help="set a var: KEY=VALUE (repeatable)")]
+VarFileOpt = Annotated[list[str] | None, typer.Option("--var-file", help="YAML file of var values (repeatable)")]
+BranchOpt = Annotated[
+    str, typer.Option("--branch", help="deployment branch, as Metaflow's @project (prod = production)")
+]
+EnableSchedulesOpt = Annotated[
+    bool, typer.Option("--enable-schedules", help="let schedules fire on a non-prod branch (suspended by default)")
+]
+TargetOpt = Annotated[
+    list[str] | None, typer.Option("--target", help="limit to a flow name or a resource address (repeatable)")
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="text, markdown or json")]
+NoColorOpt = Annotated[bool, typer.Option("--no-color", help="no ANSI colours (also: NO_COLOR=1)")]
+AllowDestroyOpt = Annotated[
+    bool, typer.Option("--allow-destroy", help="allow deleting more than 10 objects or everything a backend holds")
+]
+ParallelismOpt = Annotated[int, typer.Option("--parallelism", min=1, max=64, help="writes in flight per wave")]
+
+
+def _options(file: str, var: list[str] | None, var_file: list[str] | None, branch: str, enable: bool) -> Any:
+    from planner.cli.session import ManifestOptions, parse_vars
+
+    return ManifestOptions(file, parse_vars(var or []), tuple(var_file or []), branch, enable)
+
+
+def _color(no_color: bool) -> bool:
+    return not no_color and "NO_COLOR" not in os.environ and sys.stdout.isatty()
+
+
+def _out(text: str) -> None:
+    from planner.cli.session import scrub
+
+    sys.stdout.write(scrub(text))
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    from planner.cli.session import scrub
+
+    sys.stderr.write(scrub(text) + "\n")
+    sys.stderr.flush()
+
+
+def _check_format(fmt: str, allowed: tuple[str, ...] = ("text", "markdown", "json")) -> None:
+    if fmt not in allowed:
+        from planner.errors import FlowplanError
+
+        raise FlowplanError(f"--format {fmt!r} is not one of {', '.join(allowed)}")
+
+
+def _render(plan: Any, fmt: str, color: bool) -> str:
+    from planner.render import render_json, render_markdown, render_text
+
+    if fmt == "json":
+        return str(render_json(plan))
+    if fmt == "markdown":
+        return str(render_markdown(plan))
+    return str(render_text(plan, color=color))
+
+
+# --------------------------------------------------------------------------- validate, schema
+
+
+@app.command()
+def validate(
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    branch: BranchOpt = "prod",
+    enable_schedules: EnableSchedulesOpt = False,
+) -> int:
+    """Check the manifest: structure, references, cron, time zones, step graphs. Reports every problem."""
+    from planner.cli.session import load
+
+    session = load(_options(file, var, var_file, branch, enable_schedules), open_backends=False)
+    m = session.manifest
+    _out(
+        f"{file} is valid: project {m.project}, branch {m.branch}, {len(m.flows)} flow(s) on "
+        f"{len(m.backends)} backend(s) ({', '.join(sorted(m.backends))}).\n"
+    )
+    return 0
+
+
+@app.command()
+def schema() -> int:
+    """Print the manifest's JSON Schema (for yaml-language-server and other editors)."""
+    from planner.manifest import json_schema
+
+    _out(json.dumps(json_schema(), indent=2, sort_keys=True) + "\n")
+    return 0
+
+
+# --------------------------------------------------------------------------- plan
+
+
+@app.command()
+def plan(
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    branch: BranchOpt = "prod",
+    enable_schedules: EnableSchedulesOpt = False,
+    target: TargetOpt = None,
+    out: Annotated[str | None, typer.Option("--out", help="save the plan for `flowplan apply FILE` (secret!)")] = None,
+    fmt: FormatOpt = "text",
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="exit 0 = no changes, 1 = error, 2 = changes")
+    ] = False,
+    destroy: Annotated[bool, typer.Option("--destroy", help="plan the removal of everything owned")] = False,
+    allow_destroy: AllowDestroyOpt = False,
+    no_color: NoColorOpt = False,
+) -> int:
+    """Show what apply would change. Reads live state; writes nothing and takes no lock."""
+    from planner.cli.planning import make_plan, save_plan
+
+    _check_format(fmt)
+    options = _options(file, var, var_file, branch, enable_schedules)
+    _session, result = make_plan(options, targets=target or (), destroy=destroy, allow_destroy=allow_destroy)
+    _out(_render(result.plan, fmt, _color(no_color)))
+    if out:
+        save_plan(out, result.plan, options, allow_destroy=allow_destroy)
+        _err(f"Saved the plan to {out}. It holds sensitive values: keep it out of logs and artifacts you share.")
+    if detailed_exitcode and (not result.plan.is_empty or result.plan.conflicts):
+        return 2
+    return 0
+
+
+# --------------------------------------------------------------------------- apply, destroy
+
+
+@app.command()
+def apply(
+    plan_file: Annotated[str | None, typer.Argument(help="a plan saved with `plan --out`", show_default=False)] = None,
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    branch: BranchOpt = "prod",
+    enable_schedules: EnableSchedulesOpt = False,
+    target: TargetOpt = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation (CI)")] = False,
+    allow_destroy: AllowDestroyOpt = False,
+    parallelism: ParallelismOpt = 10,
+    dry_run: Annotated[
+        str | None, typer.Option("--dry-run", help="server: send every write as a dry run; nothing persists")
+    ] = None,
+    no_color: NoColorOpt = False,
+) -> int:
+    """Make the deployed state match the manifest (or apply a saved plan exactly)."""
+    from planner.cli.planning import apply_command
+
+    if dry_run not in (None, "server"):
+        from planner.errors import FlowplanError
+
+        raise FlowplanError("--dry-run takes one value: server")
+    return apply_command(
+        plan_file=plan_file,
+        options=_options(file, var, var_file, branch, enable_schedules),
+        targets=tuple(target or ()),
+        auto_approve=auto_approve,
+        allow_destroy=allow_destroy,
+        parallelism=parallelism,
+        dry_run=dry_run == "server",
+        color=_color(no_color),
+        destroy=False,
+    )
+
+
+@app.command()
+def destroy(
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    branch: BranchOpt = "prod",
+    target: TargetOpt = None,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation (CI)")] = False,
+    parallelism: ParallelismOpt = 10,
+    no_color: NoColorOpt = False,
+) -> int:
+    """Remove everything flowplan owns for this project and branch (protected flows excepted: the plan stops)."""
+    from planner.cli.planning import apply_command
+
+    return apply_command(
+        plan_file=None,
+        options=_options(file, var, var_file, branch, False),
+        targets=tuple(target or ()),
+        auto_approve=auto_approve,
+        allow_destroy=True,
+        parallelism=parallelism,
+        dry_run=False,
+        color=_color(no_color),
+        destroy=True,
+    )
+
+
+# --------------------------------------------------------------------------- show, graph, force-unlock
+
+
+@app.command()
+def show(
+    plan_file: Annotated[str, typer.Argument(help="a plan saved with `plan --out`")],
+    fmt: FormatOpt = "text",
+    no_color: NoColorOpt = False,
+) -> int:
+    """Render a saved plan (text, markdown or json; sensitive values hidden)."""
+    from planner.cli.planning import read_plan_file
+
+    _check_format(fmt)
+    saved = read_plan_file(plan_file)
+    _out(_render(saved.plan, fmt, _color(no_color)))
+    return 0
+
+
+@app.command()
+def graph(
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    branch: BranchOpt = "prod",
+    enable_schedules: EnableSchedulesOpt = False,
+    fmt: Annotated[str, typer.Option("--format", help="dot (apply order of the planned changes)")] = "dot",
+) -> int:
+    """Print the apply order of the planned changes as a graph."""
+    from planner.cli.planning import make_plan
+    from planner.graph import to_dot
+
+    _check_format(fmt, ("dot",))
+    _, result = make_plan(_options(file, var, var_file, branch, enable_schedules), allow_destroy=True)
+    assert result.order is not None
+    _out(to_dot(result.order, {c.address: c.action for c in result.plan.changes}))
+    return 0
+
+
+@app.command("force-unlock")
+def force_unlock(
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    branch: BranchOpt = "prod",
+    backend: Annotated[str | None, typer.Option("--backend", help="only this backend")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
+) -> int:
+    """Remove a lock left by a dead apply (check that the holder is really gone first)."""
+    from backends.base import Scope
+    from planner.cli.session import load
+
+    session = load(_options(file, var, var_file, branch, False), only=[backend] if backend else ())
+    found = False
+    for name, handle in sorted(session.backends.items()):
+        lock = handle.lock(Scope(name, session.manifest.project, session.manifest.branch))
+        holder = lock.current()
+        if holder is None:
+            _err(f"{name}: not locked")
+            continue
+        found = True
+        _err(f"{name}: locked by {holder.describe()}")
+        if not yes and not typer.confirm(f"Remove the lock on {name}?", default=False):
+            _err("left as it is")
+            continue
+        lock.force_unlock()
+        _err(f"{name}: lock removed")
+    if not found:
+        _err("no locks held")
+    return 0

@@ -1,0 +1,198 @@
+"""Plan, save, check and apply: the orchestration behind ``plan``, ``apply`` and ``destroy``.
+
+``apply`` never writes what the person did not see: it plans without a lock,
+shows the plan, asks, then takes the locks, plans again and refuses if the
+change set moved in between. ``apply FILE`` does the same against the saved
+plan, before taking any lock, so a stale plan writes nothing at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from planner.apply import ApplyOptions, LockRenewer, acquire_locks, apply_plan, raise_for_outcome, release_locks
+from planner.builder import PlanOptions, PlanResult, build_plan
+from planner.cli.progress import Progress
+from planner.cli.session import ManifestOptions, Session, load
+from planner.errors import FlowplanError, StalePlanError
+from planner.plan import Plan, plan_file_checksum
+from planner.render import render_text
+
+PLAN_FILE_KIND = "flowplan-saved-plan"
+
+
+def make_plan(
+    options: ManifestOptions,
+    *,
+    targets: Sequence[str] = (),
+    destroy: bool = False,
+    allow_destroy: bool = False,
+) -> tuple[Session, PlanResult]:
+    session = load(options)
+    result = build_plan(
+        session.manifest,
+        session.backends,
+        session.provenance,
+        PlanOptions(targets=tuple(targets), mode="destroy" if destroy else "normal", allow_destroy=allow_destroy),
+    )
+    return session, result
+
+
+@dataclass(frozen=True)
+class SavedPlan:
+    plan: Plan
+    options: ManifestOptions
+    allow_destroy: bool
+
+
+def save_plan(path: str, plan: Plan, options: ManifestOptions, *, allow_destroy: bool) -> None:
+    payload = {
+        "plan": plan.to_json(redact=False, bodies=True),
+        "manifest_options": options.to_json(),
+        "allow_destroy": allow_destroy,
+    }
+    document = {
+        "kind": PLAN_FILE_KIND,
+        "format_version": 1,
+        "checksum": plan_file_checksum(payload),
+        "payload": payload,
+    }
+    text = json.dumps(document, indent=1, sort_keys=True) + "\n"
+    target = Path(path)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def read_plan_file(path: str) -> SavedPlan:
+    try:
+        document = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FlowplanError(f"no plan file at {path}", hint="make one with `flowplan plan --out FILE`") from None
+    except (ValueError, UnicodeDecodeError):
+        raise StalePlanError(f"{path} is not a flowplan plan file (it does not parse as one)") from None
+    if not isinstance(document, dict) or document.get("kind") != PLAN_FILE_KIND:
+        raise StalePlanError(f"{path} is not a flowplan plan file")
+    payload = document.get("payload")
+    if not isinstance(payload, dict) or document.get("checksum") != plan_file_checksum(payload):
+        raise StalePlanError(
+            f"{path} was modified after flowplan wrote it; refusing to apply it",
+            hint="make a new plan with `flowplan plan --out FILE`",
+        )
+    try:
+        plan = Plan.from_json(payload["plan"])
+        options = ManifestOptions.from_json(payload["manifest_options"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise StalePlanError(f"{path} cannot be read as a plan ({exc})") from None
+    return SavedPlan(plan, options, bool(payload.get("allow_destroy", False)))
+
+
+def check_same(expected: Plan, actual: Plan, what: str) -> None:
+    """Refuse when planning again gives other inputs or another change set."""
+    a, b = expected.inputs.to_json(), actual.inputs.to_json()
+    differing = sorted(k for k in a if a[k] != b.get(k))
+    if differing:
+        raise StalePlanError(
+            f"{what} was made from different inputs ({', '.join(differing)} changed); nothing was written",
+            hint="make a new plan and review it",
+        )
+    if expected.change_set_digest() != actual.change_set_digest():
+        before = {str(c.address): c.action.value for c in expected.changes}
+        after = {str(c.address): c.action.value for c in actual.changes}
+        moved = sorted(set(before.items()) ^ set(after.items()))
+        detail = ", ".join(f"{a} ({x})" for a, x in moved[:5]) or "the live objects it touches changed"
+        raise StalePlanError(
+            f"{what} is stale: planning again gives a different change set ({detail}); nothing was written",
+            hint="someone or something changed the deployed state or the manifest; make a new plan and review it",
+        )
+
+
+def apply_command(
+    *,
+    plan_file: str | None,
+    options: ManifestOptions,
+    targets: Sequence[str],
+    auto_approve: bool,
+    allow_destroy: bool,
+    parallelism: int,
+    dry_run: bool,
+    color: bool,
+    destroy: bool,
+) -> int:
+    if plan_file is not None:
+        saved = read_plan_file(plan_file)
+        session, result = make_plan(
+            saved.options,
+            targets=saved.plan.inputs.targets,
+            destroy=saved.plan.inputs.mode == "destroy",
+            allow_destroy=saved.allow_destroy,
+        )
+        check_same(saved.plan, result.plan, f"the saved plan {plan_file}")
+        shown = saved.plan
+        plan_options = (saved.plan.inputs.targets, saved.plan.inputs.mode == "destroy", saved.allow_destroy)
+    else:
+        session, result = make_plan(options, targets=targets, destroy=destroy, allow_destroy=allow_destroy)
+        sys.stdout.write(render_text(result.plan, color=color))
+        shown = result.plan
+        plan_options = (tuple(targets), destroy, allow_destroy)
+    if result.plan.is_empty:
+        sys.stdout.write("Nothing to apply.\n" if plan_file else "")
+        return 1 if result.plan.conflicts else 0
+    if plan_file is None and not auto_approve and not dry_run and not _confirm(destroy):
+        sys.stderr.write("Apply cancelled; nothing was written.\n")
+        return 1
+    apply_options = ApplyOptions(parallelism=parallelism, dry_run=dry_run, operation="destroy" if destroy else "apply")
+    held = [] if dry_run else acquire_locks(session.backends, result, apply_options)
+    try:
+        if not dry_run:
+            # Plan again under the lock: apply exactly what was shown, or nothing.
+            _, locked = make_plan(
+                session.options, targets=plan_options[0], destroy=plan_options[1], allow_destroy=plan_options[2]
+            )
+            check_same(shown, locked.plan, "the plan shown")
+            result = locked
+        progress = Progress(len(result.plan.changes), dry_run=dry_run)
+        with LockRenewer(held, apply_options.lock_ttl), progress:
+            outcome = apply_plan(result, session.backends, session.provenance, apply_options, progress.event)
+    finally:
+        release_locks(held)
+    summary = _outcome_summary(result.plan, outcome.succeeded, dry_run)
+    sys.stdout.write(summary + "\n")
+    raise_for_outcome(outcome)
+    if result.plan.conflicts:
+        sys.stderr.write(
+            f"{len(result.plan.conflicts)} conflict(s) were left untouched; see the plan. Exit 1 until resolved.\n"
+        )
+        return 1
+    return 0
+
+
+def _confirm(destroy: bool) -> bool:
+    if not sys.stdin.isatty():
+        raise FlowplanError(
+            "apply needs confirmation, and there is no terminal to ask on",
+            hint="pass --auto-approve in CI, or apply a reviewed plan file: flowplan apply plan.bin",
+        )
+    question = "Destroy these objects?" if destroy else "Apply these changes?"
+    sys.stdout.write(f"\n{question} Only 'yes' is accepted: ")
+    sys.stdout.flush()
+    answer = sys.stdin.readline().strip()
+    return answer == "yes"
+
+
+def _outcome_summary(plan: Plan, succeeded: Sequence[Any], dry_run: bool) -> str:
+    done = set(succeeded)
+    counts: dict[str, int] = {}
+    for change in plan.changes:
+        if change.address in done:
+            counts[change.action.value] = counts.get(change.action.value, 0) + 1
+    words = {"create": "created", "update": "updated", "replace": "replaced", "delete": "destroyed", "adopt": "adopted"}
+    parts = [f"{counts.get(k, 0)} {v}" for k, v in words.items() if counts.get(k) or k != "adopt"]
+    head = "Dry run complete (nothing persisted)" if dry_run else "Apply complete"
+    return f"{head}: {', '.join(parts)}."

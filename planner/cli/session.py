@@ -1,0 +1,132 @@
+"""What every command needs: the manifest, the backends, the provenance, the secrets to scrub.
+
+This is the only place that wires backends to the planner; commands stay thin.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backends.base import Backend, Scope
+from backends.registry import OpenOptions, open_backend
+from planner import __version__
+from planner.errors import FlowplanError, ManifestError, PlanError, Problem
+from planner.manifest import Manifest, load_manifest
+from planner.resources import Provenance
+
+#: Secrets known to this process; every message printed is scrubbed of them.
+SECRETS: set[str] = set()
+
+
+@dataclass(frozen=True)
+class ManifestOptions:
+    """How the manifest is read (recorded in saved plans so ``apply FILE`` reads it the same way)."""
+
+    file: str = "flows.yaml"
+    cli_vars: tuple[tuple[str, str], ...] = ()
+    var_files: tuple[str, ...] = ()
+    branch: str = "prod"
+    enable_schedules: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "vars": [list(v) for v in self.cli_vars],
+            "var_files": list(self.var_files),
+            "branch": self.branch,
+            "enable_schedules": self.enable_schedules,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ManifestOptions:
+        return cls(
+            file=str(data.get("file", "flows.yaml")),
+            cli_vars=tuple((str(k), str(v)) for k, v in data.get("vars", [])),
+            var_files=tuple(str(f) for f in data.get("var_files", [])),
+            branch=str(data.get("branch", "prod")),
+            enable_schedules=bool(data.get("enable_schedules", False)),
+        )
+
+
+def parse_vars(pairs: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    result = []
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ManifestError(_var_problem(pair))
+        result.append((key.strip(), value))
+    return tuple(result)
+
+
+def _var_problem(pair: str) -> Problem:
+    from planner.errors import Location
+
+    return Problem(Location("--var"), "", f"{pair!r} is not KEY=VALUE", "for example --var env=staging")
+
+
+def git_commit(directory: Path) -> str | None:
+    """The commit the manifest comes from: CI's variable, else ``git rev-parse``, else None."""
+    for key in ("FLOWPLAN_GIT_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA", "BUILDKITE_COMMIT"):
+        if os.environ.get(key):
+            return os.environ[key][:40]
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    text = out.stdout.strip()
+    return text if out.returncode == 0 and len(text) == 40 else None
+
+
+@dataclass
+class Session:
+    options: ManifestOptions
+    manifest: Manifest
+    provenance: Provenance
+    backends: dict[str, Backend] = field(default_factory=dict)
+
+    @property
+    def manifest_dir(self) -> Path:
+        return Path(self.options.file).resolve().parent
+
+
+def load(options: ManifestOptions, *, open_backends: bool = True, only: Sequence[str] = ()) -> Session:
+    manifest = load_manifest(
+        options.file,
+        cli_vars=dict(options.cli_vars),
+        var_files=options.var_files,
+        branch=options.branch,
+        enable_schedules=options.enable_schedules,
+    )
+    SECRETS.update(s for s in manifest.sensitive_values if s)
+    directory = Path(options.file).resolve().parent
+    provenance = Provenance(__version__, manifest.digest, git_commit(directory))
+    session = Session(options, manifest, provenance)
+    if open_backends:
+        names = list(only) or sorted(manifest.backends)
+        for name in names:
+            if name not in manifest.backends:
+                raise PlanError(
+                    f"no backend named {name!r} in {options.file}",
+                    hint="backends: " + ", ".join(sorted(manifest.backends)),
+                )
+            spec = manifest.backends[name]
+            opts = OpenOptions(directory, Scope(name, manifest.project, manifest.branch), provenance)
+            session.backends[name] = open_backend(spec, opts)
+    return session
+
+
+def scrub(text: str) -> str:
+    for secret in sorted(SECRETS, key=len, reverse=True):
+        if secret and secret in text:
+            text = text.replace(secret, "(sensitive)")
+    return text
+
+
+__all__ = ["SECRETS", "FlowplanError", "ManifestOptions", "Session", "git_commit", "load", "parse_vars", "scrub"]

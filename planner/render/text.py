@@ -1,0 +1,116 @@
+"""Human text, terraform-like: ``+ ~ - -/+`` with field-level old → new values and a summary line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from planner.plan import Plan
+from planner.render.common import (
+    SYMBOLS,
+    VERBS,
+    diff_lines,
+    fmt,
+    friendly,
+    leaves,
+    managers_text,
+    sorted_changes,
+    summary_line,
+    why,
+)
+from planner.render.json import display_bodies, plan_view
+
+_COLOURS = {"+": "32", "~": "33", "-": "31", "-/+": "35", "<=": "36", "!": "31;1", "bold": "1", "dim": "2"}
+#: How many fields of a new object the text output lists before summarising the rest.
+CREATE_FIELDS = 40
+
+
+class _Paint:
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def __call__(self, text: str, style: str) -> str:
+        code = _COLOURS.get(style)
+        if not self.color or code is None:
+            return text
+        return f"\x1b[{code}m{text}\x1b[0m"
+
+
+def render_text(plan: Plan, *, color: bool = False, create_fields: int = CREATE_FIELDS) -> str:
+    view = plan_view(plan)
+    if create_fields:
+        afters = display_bodies(plan)
+        for change in view["changes"]:
+            if change["action"] == "create":
+                change["after"] = afters.get(change["address"])
+    return render_text_view(view, color=color, create_fields=create_fields)
+
+
+def render_text_view(view: dict[str, Any], *, color: bool = False, create_fields: int = CREATE_FIELDS) -> str:
+    paint = _Paint(color)
+    inputs = view["inputs"]
+    out: list[str] = []
+    where = ", ".join(f"{name} ({target})" for name, target in sorted(view.get("backend_targets", {}).items()))
+    header = f"flowplan plan for project {inputs['project']}, branch {inputs['branch']}"
+    if inputs.get("mode") == "destroy":
+        header += " (destroy)"
+    out.append(paint(header, "bold"))
+    if where:
+        out.append(paint(f"backends: {where}", "dim"))
+    out.append("")
+    for warning in view.get("warnings", []):
+        out.append(paint("Warning: ", "!") + warning)
+        out.append("")
+    if view["conflicts"]:
+        out.append(
+            paint("Conflicts (names taken by objects flowplan does not own here; they will not be touched):", "!")
+        )
+        for conflict in view["conflicts"]:
+            out.append(f"  ! {conflict['address']}: {conflict['detail']}")
+        out.append("")
+    drifted = [c for c in view["changes"] if c["drifted"]]
+    if drifted:
+        out.append(paint("Changed outside flowplan (drift):", "bold"))
+        for change in sorted_changes({"changes": drifted}):
+            extra = managers_text(change)
+            out.append(f"  {change['address']}: {why(change)}" + (f" ({extra})" if extra else ""))
+        out.append("")
+    changes = sorted_changes(view)
+    if not changes:
+        if view["conflicts"]:
+            out.append("No changes to apply, but the conflicts above need attention.")
+        else:
+            out.append(paint("No changes.", "bold") + " The deployed state matches the manifest.")
+        if view.get("ignored_differences"):
+            out.append(f"{view['ignored_differences']} difference(s) ignored by ignore_changes.")
+        return "\n".join(out) + "\n"
+    out.append("flowplan will perform the following actions:")
+    out.append("")
+    for change in changes:
+        symbol = SYMBOLS[change["action"]]
+        reason = why(change)
+        out.append(
+            paint(f"  # {change['address']} {VERBS[change['action']]}", "bold") + (f" ({reason})" if reason else "")
+        )
+        out.append(paint(f"  {symbol} {change['address']}", symbol))
+        for note in change.get("notes", []):
+            out.append(paint(f"      note: {note}", "dim"))
+        if change["action"] in ("update", "replace", "adopt"):
+            for sign, text in diff_lines(change):
+                out.append(paint(f"      {sign} {text}", sign))
+        elif change["action"] == "create" and change.get("after") is not None:
+            for line in render_body_fields(change["after"], create_fields):
+                out.append(paint(f"      + {line}", "+"))
+        out.append("")
+    out.append(paint(summary_line(view["summary"]), "bold"))
+    if view.get("ignored_differences"):
+        out.append(f"{view['ignored_differences']} difference(s) ignored by ignore_changes.")
+    return "\n".join(out) + "\n"
+
+
+def render_body_fields(body: dict[str, Any], limit: int = CREATE_FIELDS) -> list[str]:
+    """The leaves of a body as ``pointer: value`` lines (used by ``show`` for creates)."""
+    pairs = leaves(body)
+    lines = [f"{friendly(p)}: {fmt(v)}" for p, v in pairs[:limit]]
+    if len(pairs) > limit:
+        lines.append(f"... and {len(pairs) - limit} more fields")
+    return lines
