@@ -1,0 +1,25 @@
+"""Shared fixtures: the Kubernetes API test server and counting proxy (tests/support/fixtures.py),
+moto's server for AWS (tests/support/aws_fixtures.py), and small helpers for CLI tests."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.support.fixtures import *  # noqa: F403
+
+try:
+    from tests.support.aws_fixtures import *  # noqa: F403
+except ImportError:  # pragma: no cover - until the Step Functions backend lands
+    pass
+
+
+@pytest.fixture(autouse=True)
+def _stable_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Provenance and colours must not depend on the machine the tests run on."""
+    monkeypatch.setenv("FLOWPLAN_GIT_COMMIT", "0" * 40)
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.delenv("GITHUB_SHA", raising=False)
+    monkeypatch.delenv("FLOWPLAN_DEBUG", raising=False)
+    os.environ.pop("CI_COMMIT_SHA", None)
