@@ -77,7 +77,7 @@ class ManifestError(FlowplanError):
         self.problems = sorted(problems)
         count = len(self.problems)
         head = "1 problem" if count == 1 else f"{count} problems"
-        lines = [f"error: the manifest has {head}:"] + [f"  {p}" for p in self.problems]
+        lines = [f"the manifest has {head}:"] + [f"  {p}" for p in self.problems]
         super().__init__("\n".join(lines), hint=hint)
 
 
