@@ -142,9 +142,13 @@ def apply_plan(
         entries[name] = current
         inventory_state[name] = view.inventory
     blocked: dict[Address, str] = {}
-    for conflict in plan.conflicts:
-        for dep in order.dependents(conflict.address):
-            blocked.setdefault(dep, f"{conflict.address} is taken by an object flowplan does not own")
+    unavailable = {c.address: f"{c.address} is taken by an object flowplan does not own" for c in plan.conflicts}
+    for wave in plan.waves:  # waves are in dependency order: one pass blocks transitive dependents
+        for address in wave:
+            why = next((unavailable[d] for d in by_address[address].depends_on if d in unavailable), None)
+            if why is not None:
+                blocked[address] = why
+                unavailable[address] = why
     lock = threading.Lock()
 
     def save(names: set[str]) -> None:
