@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from kubernetes import client, config
@@ -166,8 +167,8 @@ def _empty_namespace(api: client.ApiClient, namespace: str) -> None:
     custom = client.CustomObjectsApi(api)
     for group, version, plurals in _CLEANUP:
         for plural in plurals:
-            items = custom.list_namespaced_custom_object(group, version, namespace, plural)["items"]
-            for item in items:
+            listing = cast(dict[str, Any], custom.list_namespaced_custom_object(group, version, namespace, plural))
+            for item in listing["items"]:
                 if item["metadata"].get("finalizers"):
                     patch = {"metadata": {"finalizers": None}}
                     custom.patch_namespaced_custom_object(
@@ -180,8 +181,9 @@ def _empty_namespace(api: client.ApiClient, namespace: str) -> None:
                         raise
     core = client.CoreV1Api(api)
     for cm in core.list_namespaced_config_map(namespace).items:
-        if cm.metadata.name != "kube-root-ca.crt":
-            core.delete_namespaced_config_map(cm.metadata.name, namespace)
+        name = cm.metadata.name if cm.metadata else None
+        if name and name != "kube-root-ca.crt":
+            core.delete_namespaced_config_map(name, namespace)
 
 
 @pytest.fixture

@@ -1132,10 +1132,6 @@ def _unique_suffix() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(5))
 
 
-def _non_meta(obj: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in obj.items() if k != "metadata"}
-
-
 def _without_volatile(obj: JSON) -> JSON:
     meta = {k: v for k, v in obj["metadata"].items() if k not in ("managedFields", "resourceVersion")}
     return {**obj, "metadata": meta}
@@ -1435,8 +1431,10 @@ class ApiState:
             else:
                 meta.pop(key, None)
         if rt.custom:
+            # Everything outside metadata counts, except status when it is a subresource.
             meta["generation"] = old_meta.get("generation", 1)
-            if _non_meta(new) != _non_meta(current):
+            skip = {"metadata", "status"} if self.status_subresource else {"metadata"}
+            if {k: v for k, v in new.items() if k not in skip} != {k: v for k, v in current.items() if k not in skip}:
                 meta["generation"] += 1
         else:
             meta.pop("generation", None)
@@ -1980,12 +1978,15 @@ class _HTTPServer(ThreadingHTTPServer):
         self.state = state
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        #: TCP connections accepted so far: lets tests check that clients keep connections alive.
+        self.connections_accepted = 0
         super().__init__(address, _Handler)
 
     def track(self, conn: socket.socket, *, add: bool) -> None:
         with self._connections_lock:
             if add:
                 self._connections.add(conn)
+                self.connections_accepted += 1
             else:
                 self._connections.discard(conn)
 
@@ -2027,7 +2028,9 @@ class K8sTestServer:
         self.state.tokens = dict(self._initial_tokens)
         self.state.anonymous = self._initial_anonymous
         self._httpd = _HTTPServer((host, port), self.state)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="k8s-test-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="k8s-test-server", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -2037,6 +2040,11 @@ class K8sTestServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def connections_accepted(self) -> int:
+        """TCP connections accepted since start (not reset): keep-alive makes this small."""
+        return self._httpd.connections_accepted
 
     def stop(self) -> None:
         """Stop serving and close kept-alive connections."""

@@ -86,6 +86,7 @@ _HOP_BY_HOP = frozenset(
         "transfer-encoding",
         "upgrade",
         "content-length",
+        "expect",  # the proxy answers 100-continue itself and sends the whole body upstream
     }
 )
 
@@ -551,12 +552,15 @@ class _ProxyServer(ThreadingHTTPServer):
         self.proxy = proxy
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
+        #: TCP connections accepted so far: lets tests check that clients keep connections alive.
+        self.connections_accepted = 0
         super().__init__(address, _Handler)
 
     def track(self, conn: socket.socket, *, add: bool) -> None:
         with self._connections_lock:
             if add:
                 self._connections.add(conn)
+                self.connections_accepted += 1
             else:
                 self._connections.discard(conn)
 
@@ -587,7 +591,9 @@ class CountingProxy:
         self._raw: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
         self._server = _ProxyServer((host, port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever, name="counting-proxy", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), name="counting-proxy", daemon=True
+        )
         self._thread.start()
 
     @property
@@ -597,6 +603,11 @@ class CountingProxy:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def connections_accepted(self) -> int:
+        """Client TCP connections accepted since start."""
+        return self._server.connections_accepted
 
     def _count(self, request: ProxyRequest) -> None:
         with self._lock:

@@ -211,7 +211,9 @@ def test_server_fields_in_an_update_body_are_not_taken(k: Ctx) -> None:
 def test_argo_status_is_written_through_the_main_resource(k: Ctx) -> None:
     # The Argo CRDs declare `subresources: {}`: the controllers write status with a plain update,
     # so status is stored and, being outside metadata, bumps the generation.
-    wf = k.create({"apiVersion": f"{G}/{V}", "kind": "Workflow", "metadata": {"name": "run-1"}, "spec": {}}, "workflows")
+    wf = k.create(
+        {"apiVersion": f"{G}/{V}", "kind": "Workflow", "metadata": {"name": "run-1"}, "spec": {}}, "workflows"
+    )
     wf["status"] = {"phase": "Running"}
     updated = k.replace("run-1", wf, plural="workflows")
     assert updated["status"] == {"phase": "Running"}
@@ -510,9 +512,7 @@ def test_configmaps_have_no_generation_and_allow_unconditional_update(k: Ctx) ->
     # The client's default patch type for built-in kinds is strategic merge; ConfigMaps take it.
     patched = k.core.patch_namespaced_config_map("inv", k.ns, {"data": {"b": "3"}})
     assert patched.data == {"a": "2", "b": "3"}
-    stale = client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="inv", resource_version=first_rv), data={}
-    )
+    stale = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="inv", resource_version=first_rv), data={})
     body = expect_error(409, k.core.replace_namespaced_config_map, "inv", k.ns, stale)
     assert body["message"].startswith('Operation cannot be fulfilled on configmaps "inv"')
     listed = k.core.list_namespaced_config_map(k.ns, label_selector="app=x")
