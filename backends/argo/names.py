@@ -1,0 +1,151 @@
+"""Kubernetes names for the objects the Argo compiler writes, and where the files backend puts them.
+
+Names are *physical* (what Kubernetes stores) and *logical* (what flowplan means:
+``<project>-<branch>-<flow>``). Both are the same until a limit bites; then the
+physical name is the logical one cut short plus 8 hex digits of its SHA-256, so
+the same input always gives the same name, two long names that differ only at
+the end still get different names, and the full logical name is kept in the
+``flowplan.dev/logical-name`` annotation. Only a collision *after* shortening is
+an error (:func:`check_unique`).
+
+Limits per kind, and why they are lower than Kubernetes' 253:
+
+==================  ====  ===============================================================
+kind                max   reason
+==================  ====  ===============================================================
+WorkflowTemplate    63    Argo rejects longer names (``maxCharsInObjectName``: label value)
+ConfigMap           63    kept a DNS label, like everything flowplan names
+CronWorkflow        52    Argo appends ``-<unix time>`` to a 63-character label (Metaflow #1818)
+Sensor              52    its Deployment and pods get suffixes; Argo Events' own advice
+EventSource         47    Argo Events creates a Service ``<name>-eventsource-svc`` (≤ 63)
+==================  ====  ===============================================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from planner.errors import Location, ManifestError, Problem
+from planner.resources import Address
+
+__all__ = [
+    "HASH_CHARS",
+    "LABEL_VALUE_MAX",
+    "LIMITS",
+    "Claim",
+    "Name",
+    "check_unique",
+    "fit",
+    "k8s_name",
+    "label_value",
+    "relative_path",
+]
+
+HASH_CHARS = 8
+LABEL_VALUE_MAX = 63
+
+LIMITS: Mapping[str, int] = {
+    "WorkflowTemplate": 63,
+    "ConfigMap": 63,
+    "CronWorkflow": 52,
+    "Sensor": 52,
+    "EventSource": 47,
+}
+
+
+def k8s_name(*parts: str) -> str:
+    """``recsys``, ``prod``, ``Train_Model`` → ``recsys-prod-train-model`` (the manifest rule for flow names)."""
+    return "-".join(parts).lower().replace("_", "-")
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:HASH_CHARS]
+
+
+@dataclass(frozen=True)
+class Name:
+    """A physical name and the logical name it stands for."""
+
+    physical: str
+    logical: str
+
+    @property
+    def shortened(self) -> bool:
+        return self.physical != self.logical
+
+
+def _cut(text: str, limit: int, strip: str) -> str:
+    """``text`` if it fits, else its head and a hash of all of it, ``limit`` characters at most."""
+    if len(text) <= limit:
+        return text
+    head = text[: limit - HASH_CHARS - 1].rstrip(strip)
+    return f"{head}-{_digest(text)}"
+
+
+def fit(logical: str, limit: int) -> Name:
+    """The physical name for ``logical`` under ``limit`` characters (deterministic, hash-suffixed when cut)."""
+    return Name(_cut(logical, limit, "-"), logical)
+
+
+def label_value(text: str) -> str:
+    """A label value for ``text`` (a flow name can be longer than a label value may be)."""
+    return _cut(text, LABEL_VALUE_MAX, "-_.")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One object's wish for a name, with who wants it and where that is written, for error messages."""
+
+    kind: str
+    namespace: str
+    name: Name
+    owner: str
+    loc: Location
+    path: str
+
+
+def check_unique(claims: Iterable[Claim]) -> None:
+    """Raise :class:`ManifestError` when two objects of one kind and namespace end up with one name.
+
+    Every party to a collision gets its own Problem at its own location, so the
+    message points at both flows (or sinks) and a person can rename either.
+    """
+    groups: dict[tuple[str, str, str], list[Claim]] = defaultdict(list)
+    for claim in claims:
+        groups[(claim.kind, claim.namespace, claim.name.physical)].append(claim)
+    problems: list[Problem] = []
+    for (kind, namespace, physical), group in sorted(groups.items()):
+        if len(group) < 2:
+            continue
+        for claim in group:
+            others = ", ".join(c.owner for c in group if c is not claim)
+            problems.append(
+                Problem(
+                    claim.loc,
+                    claim.path,
+                    f"its {kind} name {physical!r} in namespace {namespace!r} is also the name of {others} "
+                    f"(names are cut to {LIMITS.get(kind, 63)} characters plus a hash)",
+                    "rename one of them",
+                )
+            )
+    if problems:
+        raise ManifestError(problems)
+
+
+class _Addressed(Protocol):
+    @property
+    def address(self) -> Address: ...
+
+
+def relative_path(resource: _Addressed) -> str:
+    """Where the files backend writes an object: ``<namespace>/<kind-lowercase>/<name>.yaml``.
+
+    Works for desired and live resources alike (both carry an address); names are
+    DNS labels, so the path needs no escaping.
+    """
+    address = resource.address
+    return f"{address.namespace}/{address.kind.lower()}/{address.name}.yaml"
