@@ -131,7 +131,8 @@ def build_plan(
         fingerprint_parts.extend(result.fingerprint)
 
     changes = _apply_targets(changes, options.targets, manifest)
-    _guards(changes, views, options)
+    if options.mode != "refresh-only":
+        _guards(changes, views, options)
     all_desired = {a: r for v in views.values() for a, r in v.desired.items()}
     order = ApplyOrder(changes, kind_ranks(all_desired.values()))
     plan = Plan(
@@ -280,7 +281,7 @@ def _compare(
             before=None,
             after=resource.body,
             field_diffs=(),
-            reason="deleted outside flowplan; will be recreated" if deleted_outside else None,
+            reason=None,
             drifted=deleted_outside,
             **base,  # type: ignore[arg-type]
         )
@@ -309,11 +310,7 @@ def _compare(
         cause = Cause.MANIFEST
     replace_paths = [d.path for d in diffs if _under_any(d.path, resource.replace_paths)]
     action = Action.REPLACE if replace_paths else Action.UPDATE
-    reason = None
-    if replace_paths:
-        reason = f"{replace_paths[0]} cannot change in place"
-    elif cause is Cause.DRIFT:
-        reason = "changed outside flowplan; will be restored"
+    reason = f"{replace_paths[0]} cannot change in place" if replace_paths else None
     return ResourceChange(
         action=action,
         cause=cause,

@@ -253,4 +253,19 @@ def without(body: Mapping[str, Any], pointers: Iterable[str]) -> dict[str, Any]:
     result = copy.deepcopy(dict(body))
     for pointer in sorted(present, reverse=True):
         delete_pointer(result, pointer)
+        _prune_emptied(result, split_pointer(pointer)[:-1])
     return result
+
+
+def _prune_emptied(body: dict[str, Any], parents: list[str]) -> None:
+    """Drop mappings that a removal left empty, so ``{annotations: {}}`` and no annotations compare equal."""
+    while parents:
+        node: Any = body
+        for part in parents[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        last = parents[-1]
+        if isinstance(node, dict) and node.get(last) == {}:
+            del node[last]
+            parents = parents[:-1]
+        else:
+            return

@@ -17,8 +17,8 @@ VERBS = {
 }
 CAUSES = {
     "manifest": "",
-    "drift": "changed outside flowplan",
-    "deleted-outside": "deleted outside flowplan",
+    "drift": "changed outside flowplan; will be restored",
+    "deleted-outside": "deleted outside flowplan; will be recreated",
     "orphan": "no longer in the manifest",
     "destroy": "destroy",
     "adopt": "adopted",
