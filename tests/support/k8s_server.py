@@ -11,12 +11,16 @@ What "honest" means here, rule by rule (each one mirrors kube-apiserver behaviou
 * Objects are stored per (group, plural) -> namespace -> name; a single global, monotonically
   increasing resourceVersion (string) is bumped on every persisted write, like etcd's revision.
 * Custom resources (the Argo kinds) follow the CRD strategy: `metadata.generation` starts at 1 and
-  is bumped when anything outside `metadata` changes; a PUT must carry `metadata.resourceVersion`
-  (422 otherwise: CRDs disallow unconditional updates); strategic merge patch is 415; DELETE answers
-  with the deleted object. The real Argo CRDs declare `subresources: {}`, so `status` is written
-  through the main resource (that is how the Argo controllers do it) and a status change bumps the
-  generation. `start_server(status_subresource=True)` switches to the `/status`-subresource
-  behaviour instead (status ignored by main-resource writes, served at `.../NAME/status`).
+  is bumped when anything outside `metadata` (and `status`, if it is a subresource) changes; a PUT
+  must carry `metadata.resourceVersion` (422 otherwise: CRDs disallow unconditional updates);
+  strategic merge patch is 415; DELETE answers with the deleted object; `spec` is required and
+  root fields the CRD schema does not name are pruned. The status subresource follows the
+  published CRDs: Argo Workflows' WorkflowTemplate, CronWorkflow and Workflow declare
+  `subresources: {}`, so their `status` is written through the main resource (that is how the
+  workflow controller does it) and bumps the generation; Argo Events' Sensor and EventSource
+  declare `subresources: {status: {}}`, so main-resource writes ignore `status` and
+  `.../NAME/status` serves it. `start_server(status_subresource=True|False)` forces one behaviour
+  on every Argo kind.
 * Built-in kinds (ConfigMap, Secret, Lease, Namespace) follow their typed strategies: no
   `generation`, unconditional PUT allowed, strategic merge patch accepted (for these kinds it is
   a JSON merge patch, as none of their fields are merge-keyed lists), unknown fields dropped,
@@ -135,6 +139,10 @@ class ResourceType:
     field_selectors: frozenset[str] = frozenset({"metadata.name", "metadata.namespace"})
     #: Validate metadata.name as a DNS label (63) instead of a DNS subdomain (253).
     name_is_label: bool = False
+    #: The CRD declares `subresources: {status: {}}`.
+    status_subresource: bool = False
+    #: Top-level fields the schema marks `x-kubernetes-map-type: atomic` (one managed field each).
+    atomic_fields: frozenset[str] = frozenset()
 
     @property
     def api_version(self) -> str:
@@ -157,22 +165,31 @@ class ResourceType:
 
 ARGO_GROUP = "argoproj.io"
 ARGO_VERSION = "v1alpha1"
+_ARGO_ROOT = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
 ARGO_TYPES: tuple[ResourceType, ...] = (
+    # Argo Workflows CRDs: no subresources; WorkflowTemplate's schema has no status at all.
     ResourceType(
         ARGO_GROUP, ARGO_VERSION, "workflowtemplates", "WorkflowTemplate", "workflowtemplate",
-        short_names=("wftmpl",), custom=True,
+        short_names=("wftmpl",), custom=True, known_fields=_ARGO_ROOT - {"status"},
+        atomic_fields=frozenset({"spec"}),
     ),
     ResourceType(
         ARGO_GROUP, ARGO_VERSION, "cronworkflows", "CronWorkflow", "cronworkflow",
-        short_names=("cwf", "cronwf"), custom=True,
+        short_names=("cwf", "cronwf"), custom=True, known_fields=_ARGO_ROOT,
+        atomic_fields=frozenset({"spec", "status"}),
     ),
     ResourceType(
-        ARGO_GROUP, ARGO_VERSION, "workflows", "Workflow", "workflow", short_names=("wf",), custom=True
+        ARGO_GROUP, ARGO_VERSION, "workflows", "Workflow", "workflow", short_names=("wf",), custom=True,
+        known_fields=_ARGO_ROOT,
     ),
-    ResourceType(ARGO_GROUP, ARGO_VERSION, "sensors", "Sensor", "sensor", short_names=("sn",), custom=True),
+    # Argo Events CRDs: status is a subresource.
+    ResourceType(
+        ARGO_GROUP, ARGO_VERSION, "sensors", "Sensor", "sensor", short_names=("sn",), custom=True,
+        known_fields=_ARGO_ROOT, status_subresource=True,
+    ),
     ResourceType(
         ARGO_GROUP, ARGO_VERSION, "eventsources", "EventSource", "eventsource",
-        short_names=("es",), custom=True,
+        short_names=("es",), custom=True, known_fields=_ARGO_ROOT, status_subresource=True,
     ),
 )  # fmt: skip
 CORE_TYPES: tuple[ResourceType, ...] = (
@@ -474,6 +491,8 @@ def _validate_meta(rt: ResourceType, obj: JSON) -> list[_Cause]:
 
 def _validate_kind(rt: ResourceType, obj: JSON) -> list[_Cause]:
     causes: list[_Cause] = []
+    if rt.custom and obj.get("spec") is None:
+        causes.append(_Cause("FieldValueRequired", "spec", "Required value"))  # the CRDs' `required: [spec]`
     if rt.kind == "ConfigMap":
         data: dict[str, str] = obj.get("data") or {}
         binary: dict[str, str] = obj.get("binaryData") or {}
@@ -866,12 +885,14 @@ _MAP_NODE = object()
 FieldPath = tuple[str, ...]
 
 
-def _flatten_fields(obj: JSON, *, include_status: bool, only_status: bool = False) -> dict[FieldPath, Any]:
+def _flatten_fields(
+    obj: JSON, *, include_status: bool, only_status: bool = False, atomic: frozenset[str] = frozenset()
+) -> dict[FieldPath, Any]:
     """Map each owned-able field path to its value (or _MAP_NODE for non-empty objects)."""
     out: dict[FieldPath, Any] = {}
 
     def walk(path: FieldPath, value: Any) -> None:
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict) and value and not (len(path) == 1 and path[0] in atomic):
             out[path] = _MAP_NODE
             for k, v in value.items():
                 walk((*path, k), v)
@@ -1149,11 +1170,12 @@ class ApiState:
         self,
         *,
         argo_crds: bool = True,
-        status_subresource: bool = False,
+        status_subresource: bool | None = None,
         auto_namespaces: bool = True,
     ) -> None:
         self._lock = threading.RLock()
         self._rv = 1
+        #: None: each Argo kind as its published CRD; True/False: force it on every Argo kind.
         self.status_subresource = status_subresource
         self.auto_namespaces = auto_namespaces
         self._argo_crds = argo_crds
@@ -1273,6 +1295,11 @@ class ApiState:
 
     # -- store helpers (lock held) --------------------------------------------------------------
 
+    def has_status_subresource(self, rt: ResourceType) -> bool:
+        if not rt.custom:
+            return False
+        return rt.status_subresource if self.status_subresource is None else self.status_subresource
+
     def _bucket(self, rt: ResourceType, namespace: str) -> dict[str, JSON]:
         return self._objects.setdefault(rt.key, {}).setdefault(namespace, {})
 
@@ -1355,7 +1382,7 @@ class ApiState:
         meta["creationTimestamp"] = _now()
         if rt.custom:
             meta["generation"] = 1
-            if self.status_subresource and not harness:
+            if self.has_status_subresource(rt) and not harness:
                 obj.pop("status", None)
         else:
             meta.pop("generation", None)
@@ -1367,7 +1394,9 @@ class ApiState:
         bucket = self._bucket(rt, namespace)
         if meta["name"] in bucket:
             raise _already_exists(rt, meta["name"])
-        flat = _flatten_fields(obj, include_status=harness or not (rt.custom and self.status_subresource))
+        flat = _flatten_fields(
+            obj, include_status=harness or not self.has_status_subresource(rt), atomic=rt.atomic_fields
+        )
         meta["managedFields"] = _update_managed_fields(
             [], {}, flat, manager=manager, operation="Update", api_version=rt.api_version, subresource=None
         )
@@ -1414,7 +1443,7 @@ class ApiState:
             raise _conflict(rt, name, _OPTIMISTIC_LOCK)
         if meta.get("uid", old_meta["uid"]) != old_meta["uid"]:
             raise _invalid(rt, name, [_invalid_value("metadata.uid", meta["uid"], "field is immutable")])
-        tracks_status = not (rt.custom and self.status_subresource) or harness
+        tracks_status = not self.has_status_subresource(rt) or harness
         if subresource == "status":
             # Only status may change through /status; everything else comes from the stored object.
             new = {**copy.deepcopy(current), "status": new.get("status")}
@@ -1433,7 +1462,7 @@ class ApiState:
         if rt.custom:
             # Everything outside metadata counts, except status when it is a subresource.
             meta["generation"] = old_meta.get("generation", 1)
-            skip = {"metadata", "status"} if self.status_subresource else {"metadata"}
+            skip = {"metadata", "status"} if self.has_status_subresource(rt) else {"metadata"}
             if {k: v for k, v in new.items() if k not in skip} != {k: v for k, v in current.items() if k not in skip}:
                 meta["generation"] += 1
         else:
@@ -1449,8 +1478,10 @@ class ApiState:
             baseline = client_fields if isinstance(client_fields, list) else baseline
         only_status = subresource == "status"
         include_status = tracks_status or only_status
-        old_flat = _flatten_fields(current, include_status=include_status, only_status=only_status)
-        new_flat = _flatten_fields(new, include_status=include_status, only_status=only_status)
+        old_flat = _flatten_fields(
+            current, include_status=include_status, only_status=only_status, atomic=rt.atomic_fields
+        )
+        new_flat = _flatten_fields(new, include_status=include_status, only_status=only_status, atomic=rt.atomic_fields)
         fields = _update_managed_fields(
             baseline,
             old_flat,
@@ -1705,7 +1736,7 @@ class ApiState:
         sub = rest[2] if len(rest) > 2 else None
         if rt.namespaced and namespace is None and name is not None:
             return None  # namespaced objects are only addressable inside their namespace
-        if sub is not None and not (sub == "status" and rt.custom and self.status_subresource):
+        if sub is not None and not (sub == "status" and self.has_status_subresource(rt)):
             return None
         return _Route(rt, namespace, name, sub)
 
@@ -1852,7 +1883,7 @@ class ApiState:
             if rt.short_names:
                 entry["shortNames"] = list(rt.short_names)
             resources.append(entry)
-            if rt.custom and self.status_subresource:
+            if self.has_status_subresource(rt):
                 resources.append(
                     {
                         "name": f"{rt.plural}/status",
@@ -2008,7 +2039,7 @@ class K8sTestServer:
         host: str = "127.0.0.1",
         port: int = 0,
         no_argo_crds: bool = False,
-        status_subresource: bool = False,
+        status_subresource: bool | None = None,
         auto_namespaces: bool = True,
         admin_token: str = DEFAULT_ADMIN_TOKEN,
         rbac: str | Path | Mapping[str, Any] | None = None,
@@ -2134,7 +2165,7 @@ def start_server(
     *,
     port: int = 0,
     no_argo_crds: bool = False,
-    status_subresource: bool = False,
+    status_subresource: bool | None = None,
     auto_namespaces: bool = True,
     admin_token: str = DEFAULT_ADMIN_TOKEN,
     rbac: str | Path | Mapping[str, Any] | None = None,
@@ -2161,7 +2192,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.k8s_server", description=main.__doc__)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--no-argo-crds", action="store_true", help="serve without the Argo CRDs (404s)")
-    parser.add_argument("--status-subresource", action="store_true", help="serve Argo kinds' status as a subresource")
+    parser.add_argument(
+        "--status-subresource",
+        choices=["crd", "all", "none"],
+        default="crd",
+        help="status subresource: as each published CRD (default), on every Argo kind, or on none",
+    )
     parser.add_argument("--no-auto-namespaces", action="store_true", help="creates in missing namespaces get 404")
     parser.add_argument("--admin-token", default=DEFAULT_ADMIN_TOKEN)
     parser.add_argument("--rbac", help="Role/ClusterRole YAML; its token is --rbac-token")
@@ -2175,7 +2211,7 @@ def main(argv: list[str] | None = None) -> int:
     server = start_server(
         port=args.port,
         no_argo_crds=args.no_argo_crds,
-        status_subresource=args.status_subresource,
+        status_subresource={"crd": None, "all": True, "none": False}[args.status_subresource],
         auto_namespaces=not args.no_auto_namespaces,
         admin_token=args.admin_token,
         rbac=args.rbac,

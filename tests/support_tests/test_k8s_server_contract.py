@@ -222,19 +222,40 @@ def test_argo_status_is_written_through_the_main_resource(k: Ctx) -> None:
 
 
 def test_managed_fields_name_manager_operation_and_time(k: Ctx) -> None:
-    made = k.create(cron("mf", labels={"app": "x"}))
+    made = k.create(cron("mf", labels={"app": "x", "team": "a"}))
     (entry,) = made["metadata"]["managedFields"]
     assert entry["manager"] == "OpenAPI-Generator"  # the Python client's User-Agent, up to "/"
     assert entry["operation"] == "Update"
     assert entry["apiVersion"] == f"{G}/{V}"
     assert entry["fieldsType"] == "FieldsV1"
     assert RFC3339_Z.match(entry["time"])
-    assert "f:schedule" in entry["fieldsV1"]["f:spec"]
-    patched = k.patch("mf", {"spec": {"schedule": "9 * * * *"}}, field_manager="flowplan")
+    assert "f:spec" in entry["fieldsV1"]  # the Argo CRDs make spec one atomic field
+    assert set(entry["fieldsV1"]["f:metadata"]["f:labels"]) >= {"f:app", "f:team"}
+    patched = k.patch("mf", {"metadata": {"labels": {"app": "y"}}}, field_manager="flowplan")
     by_manager = {e["manager"]: e for e in patched["metadata"]["managedFields"]}
     assert set(by_manager) == {"OpenAPI-Generator", "flowplan"}
-    assert "f:schedule" in by_manager["flowplan"]["fieldsV1"]["f:spec"]
-    assert "f:schedule" not in by_manager["OpenAPI-Generator"]["fieldsV1"]["f:spec"]
+    assert by_manager["flowplan"]["fieldsV1"]["f:metadata"]["f:labels"] == {"f:app": {}}
+    creator_labels = by_manager["OpenAPI-Generator"]["fieldsV1"]["f:metadata"]["f:labels"]
+    assert "f:team" in creator_labels and "f:app" not in creator_labels
+
+
+def test_spec_is_required_on_argo_kinds(k: Ctx) -> None:
+    body = cron("nospec")
+    del body["spec"]
+    answer = expect_error(422, k.create, body)
+    assert answer["details"]["causes"][0]["field"] == "spec"
+
+
+def test_argo_events_status_is_a_subresource(k: Ctx) -> None:
+    sensor = {"apiVersion": f"{G}/{V}", "kind": "Sensor", "metadata": {"name": "s"}, "spec": {"triggers": []}}
+    made = k.create({**sensor, "status": {"conditions": []}}, "sensors")
+    assert "status" not in made  # create cannot set status
+    made["status"] = {"lastUpdated": "2026-01-01T00:00:00Z"}
+    ignored = k.replace("s", made, "sensors")
+    assert "status" not in ignored
+    updated = k.custom.replace_namespaced_custom_object_status(G, V, k.ns, "sensors", "s", made)
+    assert updated["status"] == {"lastUpdated": "2026-01-01T00:00:00Z"}
+    assert updated["metadata"]["generation"] == 1  # status changes do not bump it
 
 
 def test_name_mismatch_between_body_and_url_is_400(k: Ctx) -> None:
