@@ -81,8 +81,8 @@ def test_single_edit_golden_plans(applied: Project, case: str) -> None:
     for old, new in edit["replace"]:
         applied.edit(old, new)
     if "truncate_from" in edit:
-        text = applied.manifest.read_text()
-        applied.manifest.write_text(text[: text.index(edit["truncate_from"])] + "\n")
+        source = applied.manifest.read_text()
+        applied.manifest.write_text(source[: source.index(edit["truncate_from"])] + "\n")
     args = edit.get("args", [])
     text = applied.run("plan", "--detailed-exitcode", *args)
     assert text.code == edit.get("exit", 2), text.err
