@@ -70,7 +70,7 @@ def test_address_parse_and_order() -> None:
     address = Address.parse("prod.CronWorkflow.ml-prod/recsys-prod-train")
     assert address == Address("prod", "CronWorkflow", "ml-prod", "recsys-prod-train")
     assert str(address) == "prod.CronWorkflow.ml-prod/recsys-prod-train"
-    with pytest.raises(ValueError, match="backend.Kind.namespace/name"):
+    with pytest.raises(ValueError, match=r"backend\.Kind\.namespace/name"):
         Address.parse("nonsense")
     names = sorted([A("Sensor", "a"), A("ConfigMap", "z"), A("ConfigMap", "b")], key=Address.sort_key)
     assert [str(n) for n in names] == ["b.ConfigMap.ns/b", "b.ConfigMap.ns/z", "b.Sensor.ns/a"]
