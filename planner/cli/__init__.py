@@ -35,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run(args: list[str], *, debug: bool = False) -> int:
     from typer._click import exceptions as click_exc
 
-    from planner.cli.session import scrub
+    from planner.cli.redact import scrub
     from planner.errors import FlowplanError
 
     try:

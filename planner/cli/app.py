@@ -59,14 +59,14 @@ def _color(no_color: bool) -> bool:
 
 
 def _out(text: str) -> None:
-    from planner.cli.session import scrub
+    from planner.cli.redact import scrub
 
     sys.stdout.write(scrub(text))
     sys.stdout.flush()
 
 
 def _err(text: str) -> None:
-    from planner.cli.session import scrub
+    from planner.cli.redact import scrub
 
     sys.stderr.write(scrub(text) + "\n")
     sys.stderr.flush()

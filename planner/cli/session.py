@@ -15,12 +15,10 @@ from typing import Any
 from backends.base import Backend, Scope
 from backends.registry import OpenOptions, open_backend
 from planner import __version__
+from planner.cli.redact import SECRETS, scrub
 from planner.errors import FlowplanError, ManifestError, PlanError, Problem
 from planner.manifest import Manifest, load_manifest
 from planner.resources import Provenance
-
-#: Secrets known to this process; every message printed is scrubbed of them.
-SECRETS: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -120,13 +118,6 @@ def load(options: ManifestOptions, *, open_backends: bool = True, only: Sequence
             opts = OpenOptions(directory, Scope(name, manifest.project, manifest.branch), provenance)
             session.backends[name] = open_backend(spec, opts)
     return session
-
-
-def scrub(text: str) -> str:
-    for secret in sorted(SECRETS, key=len, reverse=True):
-        if secret and secret in text:
-            text = text.replace(secret, "(sensitive)")
-    return text
 
 
 __all__ = ["SECRETS", "FlowplanError", "ManifestOptions", "Session", "git_commit", "load", "parse_vars", "scrub"]
