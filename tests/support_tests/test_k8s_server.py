@@ -306,6 +306,7 @@ def server_process() -> Iterator[str]:
         [sys.executable, "-m", "tests.support.k8s_server", "--port", "0", "--rbac", str(RBAC), "--rbac-namespace", NS],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=RBAC.parents[2],  # the repository root, so `-m tests.support...` imports
     )
     try:
         assert proc.stdout is not None
@@ -383,3 +384,39 @@ def test_kubectl_gets_argo_kinds_by_label(k8s: K8sEnv, tmp_path: Path) -> None:
     stored = k8s.server.get_object("CronWorkflow", NS, "c3")
     assert stored is not None
     assert stored["metadata"]["managedFields"][0]["manager"] == "kubectl-client-side-apply"
+
+
+def test_concurrent_writers_get_unique_versions_and_conflicts(k8s: K8sEnv) -> None:
+    import threading
+
+    api = k8s.api_client()
+    custom = client.CustomObjectsApi(api)
+    custom.create_namespaced_custom_object(G, V, NS, "workflows", workflow("shared", spec={"n": 0}))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def writer(worker: int) -> None:
+        for i in range(20):
+            custom.create_namespaced_custom_object(G, V, NS, "workflows", workflow(f"w{worker}-{i}", spec={}))
+            current = custom.get_namespaced_custom_object(G, V, NS, "workflows", "shared")
+            current["spec"]["n"] += 1
+            try:
+                custom.replace_namespaced_custom_object(G, V, NS, "workflows", "shared", current)
+                result = "ok"
+            except client.ApiException as exc:
+                result = str(exc.status)
+            with lock:
+                outcomes.append(result)
+
+    threads = [threading.Thread(target=writer, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    api.close()
+    stored = k8s.server.list_objects("Workflow", NS)
+    versions = [o["metadata"]["resourceVersion"] for o in stored]
+    assert len(stored) == 121 and len(set(versions)) == 121
+    assert set(outcomes) <= {"ok", "409"}
+    shared = k8s.server.get_object("Workflow", NS, "shared")
+    assert shared is not None and shared["spec"]["n"] == outcomes.count("ok")  # no lost update

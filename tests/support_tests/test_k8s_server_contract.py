@@ -14,6 +14,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ from tests.support.kubeconfig import write_kubeconfig
 pytestmark = pytest.mark.kubernetes
 
 G, V = "argoproj.io", "v1alpha1"
+EXAMPLE_RBAC = Path(__file__).resolve().parents[2] / "examples" / "argo" / "rbac.yaml"
 RFC3339_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 JSON = dict[str, Any]
 
@@ -606,7 +608,7 @@ def test_unknown_token_is_401(kube_target: KubeTarget, tmp_path: Any) -> None:
 def test_rbac_role_forbids_what_it_does_not_grant(kube_target: KubeTarget, tmp_path: Any) -> None:
     server = kube_target.require_test_server("loads a Role for a token")
     ns = kube_target.namespace
-    server.add_token("sa-token", "examples/argo/rbac.yaml", namespace=ns)
+    server.add_token("sa-token", EXAMPLE_RBAC, namespace=ns)
     custom = client.CustomObjectsApi(_client_with_token(kube_target, "sa-token", tmp_path))
     wf = {"apiVersion": f"{G}/{V}", "kind": "Workflow", "metadata": {"name": "run"}, "spec": {}}
     custom.create_namespaced_custom_object(G, V, ns, "workflows", wf)  # granted: create workflows

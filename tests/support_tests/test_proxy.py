@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,6 +280,7 @@ def proxy_process(k8s_proxy: ProxyEnv) -> Iterator[str]:
         [sys.executable, "-m", "tests.support.proxy", "--upstream", k8s_proxy.k8s.url, "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=Path(__file__).resolve().parents[2],  # the repository root, so `-m tests.support...` imports
     )
     try:
         assert proc.stdout is not None
