@@ -1,0 +1,744 @@
+"""Talking to the Kubernetes API for the Argo backend: configuration, calls, retries and errors.
+
+Everything that knows the ``kubernetes`` client lives here, so the reader,
+writer, inventory and lock speak in kinds, namespaces and JSON bodies.
+
+Decisions worth knowing (each one cost someone time, see docs/argo-backend.md):
+
+- **urllib3's own retries are switched off** (``Configuration.retries = False``).
+  By default urllib3 replays PUT and DELETE after a dropped connection, so a
+  PUT that succeeded but lost its answer comes back as 409 Conflict (the
+  replay carries the old resourceVersion) and a DELETE as 404: the caller can
+  no longer tell "someone changed it" from "my own write landed". flowplan
+  retries itself, and reads back after an ambiguous write (see
+  :mod:`backends.argo.writer`).
+- Every call sends ``_preload_content=False`` and decodes the JSON itself:
+  bodies stay plain dicts for every kind (the typed models of ConfigMap and
+  Lease would turn timestamps into datetimes and drop nothing useful), and
+  ``create_namespaced_custom_object`` would return ``None`` on a 200.
+- One ``ApiClient`` per backend with a connection pool of
+  :data:`POOL_SIZE` (≥ the CLI's maximum ``--parallelism`` of 64), shared by
+  all threads: urllib3's pool is thread-safe, and keep-alive connections are
+  reused across the LISTs of a plan and the writes of a wave.
+- Every call carries ``_request_timeout`` (connect, read) so a hung API
+  server is an error, not a hung CI job.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
+
+from planner.errors import BackendError, ConflictError, TransientError
+
+__all__ = [
+    "CONFIG_MAP",
+    "KINDS",
+    "LEASE",
+    "RESOURCE_KINDS",
+    "ClusterSettings",
+    "Connection",
+    "Failure",
+    "Kind",
+    "Kube",
+    "MissingKindsError",
+    "RetryPolicy",
+]
+
+log = logging.getLogger("flowplan.argo")
+
+#: The field manager flowplan's writes are recorded under (``managedFields``).
+FIELD_MANAGER = "flowplan"
+#: Connections kept per host: writes of a wave run in parallel (``--parallelism`` ≤ 64).
+POOL_SIZE = 64
+#: (connect, read) seconds for every call.
+DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
+#: Objects per LIST page.
+PAGE_SIZE = 500
+#: Where a pod finds its service-account token (the in-cluster auto-detection looks here).
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One Kubernetes resource type flowplan reads or writes."""
+
+    kind: str
+    group: str
+    version: str
+    plural: str
+    #: What installs it, for the "missing CRDs" message (None: built into Kubernetes).
+    product: str | None = None
+    install: str | None = None
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """``cronworkflows.argoproj.io`` / ``configmaps``: how RBAC and errors name it."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def custom(self) -> bool:
+        return self.group == "argoproj.io"
+
+
+_WORKFLOWS_INSTALL = (
+    "kubectl create namespace argo; kubectl apply -n argo -f "
+    "https://github.com/argoproj/argo-workflows/releases/latest/download/install.yaml"
+)
+_EVENTS_INSTALL = (
+    "kubectl create namespace argo-events; kubectl apply -f "
+    "https://raw.githubusercontent.com/argoproj/argo-events/stable/manifests/install.yaml"
+)
+WORKFLOW_TEMPLATE = Kind(
+    "WorkflowTemplate", "argoproj.io", "v1alpha1", "workflowtemplates", "Argo Workflows", _WORKFLOWS_INSTALL
+)
+CRON_WORKFLOW = Kind("CronWorkflow", "argoproj.io", "v1alpha1", "cronworkflows", "Argo Workflows", _WORKFLOWS_INSTALL)
+SENSOR = Kind("Sensor", "argoproj.io", "v1alpha1", "sensors", "Argo Events", _EVENTS_INSTALL)
+EVENT_SOURCE = Kind("EventSource", "argoproj.io", "v1alpha1", "eventsources", "Argo Events", _EVENTS_INSTALL)
+CONFIG_MAP = Kind("ConfigMap", "", "v1", "configmaps")
+LEASE = Kind("Lease", "coordination.k8s.io", "v1", "leases")
+
+KINDS: Mapping[str, Kind] = {
+    k.kind: k for k in (WORKFLOW_TEMPLATE, CRON_WORKFLOW, SENSOR, EVENT_SOURCE, CONFIG_MAP, LEASE)
+}
+#: The kinds the compiler produces (what the reader lists), in apply order.
+RESOURCE_KINDS: tuple[str, ...] = ("ConfigMap", "EventSource", "WorkflowTemplate", "CronWorkflow", "Sensor")
+
+
+def kind_of(name: str) -> Kind:
+    try:
+        return KINDS[name]
+    except KeyError:
+        raise BackendError(f"the argo backend does not manage objects of kind {name!r}") from None
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """How to reach the cluster, from the backend's settings (``backends.NAME`` in flows.yaml)."""
+
+    backend: str
+    kubeconfig: str | None = None
+    context: str | None = None
+    in_cluster: bool | None = None
+    verify_tls: bool = True
+    #: Relative kubeconfig paths are read from the manifest's directory, like the files backend's ``path``.
+    base_dir: Path = field(default_factory=Path)
+
+    @classmethod
+    def from_settings(cls, backend: str, settings: Mapping[str, Any], base_dir: Path) -> ClusterSettings:
+        def text(key: str) -> str | None:
+            value = settings.get(key)
+            return str(value) if value not in (None, "") else None
+
+        in_cluster = settings.get("in_cluster")
+        return cls(
+            backend=backend,
+            kubeconfig=text("kubeconfig"),
+            context=text("context"),
+            in_cluster=bool(in_cluster) if in_cluster is not None else None,
+            verify_tls=settings.get("verify_tls") is not False,
+            base_dir=base_dir,
+        )
+
+
+class Connection:
+    """One ApiClient for one backend, built on first use from a kubeconfig or the pod's service account.
+
+    Built lazily (and once, under a lock) so that opening a backend never
+    touches the network or the kubeconfig: `flowplan validate` and a plan of
+    another backend must not fail because this cluster's credentials are
+    missing.
+    """
+
+    def __init__(self, settings: ClusterSettings, *, pool_size: int = POOL_SIZE) -> None:
+        self.settings = settings
+        self.pool_size = pool_size
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._apis: dict[str, Any] = {}
+        self.server: str | None = None
+        self.context: str | None = None
+        self.in_cluster = False
+
+    # -- loading ----------------------------------------------------------------------
+
+    def api_client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                self._client = self._load()
+            return self._client
+
+    def api(self, name: Literal["custom", "core", "coordination"]) -> Any:
+        from kubernetes import client as k8s
+
+        api_client = self.api_client()
+        with self._lock:
+            if name not in self._apis:
+                cls = {"custom": k8s.CustomObjectsApi, "core": k8s.CoreV1Api, "coordination": k8s.CoordinationV1Api}
+                self._apis[name] = cls[name](api_client)
+            return self._apis[name]
+
+    def _kubeconfig_paths(self) -> tuple[str | None, str]:
+        """(the kubeconfig to read or None, where it came from) — None means "no kubeconfig exists"."""
+        s = self.settings
+        if s.kubeconfig:
+            path = Path(os.path.expanduser(s.kubeconfig))
+            if not path.is_absolute():
+                path = s.base_dir / path
+            return (str(path) if path.exists() else None), f"backends.{s.backend}.kubeconfig ({path})"
+        env = os.environ.get("KUBECONFIG", "")
+        if env:
+            parts = [p for p in env.split(os.pathsep) if p]
+            existing = [os.path.expanduser(p) for p in parts if Path(os.path.expanduser(p)).exists()]
+            return (os.pathsep.join(existing) if existing else None), f"$KUBECONFIG ({env})"
+        default = Path(os.path.expanduser("~/.kube/config"))
+        return (str(default) if default.exists() else None), f"the default kubeconfig ({default})"
+
+    def _load(self) -> Any:
+        from kubernetes import client as k8s
+        from kubernetes import config as k8s_config
+        from kubernetes.config.config_exception import ConfigException
+
+        s = self.settings
+        cfg = type.__call__(k8s.Configuration)
+        use_cluster = s.in_cluster
+        path, source = (None, "") if use_cluster else self._kubeconfig_paths()
+        if use_cluster is None and path is None and _in_pod():
+            use_cluster = True
+        if use_cluster:
+            try:
+                k8s_config.load_incluster_config(client_configuration=cfg)
+            except ConfigException as exc:
+                raise BackendError(
+                    f"backend {s.backend!r}: cannot use the pod's service account ({exc})",
+                    hint="in_cluster: true works only inside a Kubernetes pod with a mounted service-account token; "
+                    "elsewhere set backends.NAME.kubeconfig or $KUBECONFIG",
+                ) from None
+            self.in_cluster = True
+            self.context = None
+        else:
+            if path is None:
+                raise BackendError(
+                    f"backend {s.backend!r}: no kubeconfig found at {source}",
+                    hint="point backends.NAME.kubeconfig or $KUBECONFIG at a kubeconfig file, or run flowplan in a "
+                    "pod (in_cluster: true)",
+                )
+            self.context = self._pick_context(path, source)
+            try:
+                k8s_config.load_kube_config(
+                    config_file=path, context=self.context, client_configuration=cfg, persist_config=False
+                )
+            except (ConfigException, OSError, ValueError, TypeError) as exc:
+                raise BackendError(
+                    f"backend {s.backend!r}: cannot use context {self.context!r} of {source}: {exc}",
+                    hint="check the kubeconfig with `kubectl config view --minify --context CONTEXT`",
+                ) from None
+        if not s.verify_tls:
+            cfg.verify_ssl = False
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+            log.warning(
+                "warning: backend %r does not verify the API server's TLS certificate (verify_tls: false); "
+                "anyone on the network path can read and change what flowplan sends",
+                s.backend,
+            )
+        cfg.retries = False  # flowplan retries itself; see the module docstring
+        cfg.connection_pool_maxsize = self.pool_size
+        self.server = str(cfg.host)
+        api_client = k8s.ApiClient(configuration=cfg)
+        from planner import __version__
+
+        api_client.user_agent = f"flowplan/{__version__}"
+        return api_client
+
+    def _pick_context(self, path: str, source: str) -> str:
+        from kubernetes import config as k8s_config
+        from kubernetes.config.config_exception import ConfigException
+
+        try:
+            contexts, current = k8s_config.list_kube_config_contexts(config_file=path)
+        except (ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
+            raise BackendError(
+                f"backend {self.settings.backend!r}: {source} is not a usable kubeconfig ({exc})",
+                hint="check it with `kubectl config view`",
+            ) from None
+        names = sorted(str(c.get("name")) for c in contexts or [])
+        wanted = self.settings.context
+        if wanted is not None:
+            if wanted not in names:
+                raise BackendError(
+                    f"backend {self.settings.backend!r}: context {wanted!r} is not in {source}",
+                    hint=f"contexts there: {', '.join(names) or '(none)'}; fix backends.NAME.context",
+                )
+            return wanted
+        if not current:
+            raise BackendError(
+                f"backend {self.settings.backend!r}: {source} has no current context",
+                hint=f"set backends.NAME.context to one of: {', '.join(names) or '(none)'}",
+            )
+        return str(current["name"])
+
+    # -- description ------------------------------------------------------------------
+
+    def describe(self) -> str:
+        """``cluster https://host:6443 (context prod)``; never raises (used in messages)."""
+        try:
+            self.api_client()
+        except BackendError:
+            return "cluster (not configured)"
+        where = f"cluster {self.server}"
+        if self.in_cluster:
+            where += " (in-cluster)"
+        elif self.context:
+            where += f" (context {self.context})"
+        if not self.settings.verify_tls:
+            where += " [TLS NOT VERIFIED]"
+        return where
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                with contextlib.suppress(Exception):
+                    self._client.close()
+                self._client = None
+                self._apis.clear()
+
+
+def _in_pod() -> bool:
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and Path(SERVICE_ACCOUNT_TOKEN).exists()
+
+
+# --------------------------------------------------------------------------- retries and failures
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and equal jitter; honours Retry-After (capped).
+
+    ``attempts`` counts every try, the first included. The defaults give up
+    after about 6 s of backoff in total (plus the calls themselves).
+    """
+
+    attempts: int = 5
+    base: float = 0.25
+    cap: float = 4.0
+    retry_after_cap: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None) -> float:
+        """Seconds to wait before try ``attempt + 1`` (``attempt`` ≥ 1 tries have failed)."""
+        ceiling = min(self.cap, self.base * 2 ** (attempt - 1))
+        wait = ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+        if retry_after is not None:
+            wait = max(wait, retry_after)
+        return min(wait, self.retry_after_cap)
+
+
+#: Retry quickly in tests (the policy is per backend: ``ArgoBackend(..., extra={"retry": FAST})``).
+FAST_RETRY = RetryPolicy(attempts=5, base=0.01, cap=0.05, retry_after_cap=0.2)
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt, classified.
+
+    ``retry``: not processed (429, connection refused): try again.
+    ``ambiguous``: the request may have been applied (timeout or reset after
+    sending, 5xx): a write must read back before deciding; a read retries.
+    ``fatal``: an answer to act on (4xx other than 429).
+    """
+
+    kind: Literal["retry", "ambiguous", "fatal"]
+    status: int | None
+    reason: str
+    message: str
+    retry_after: float | None = None
+    details: Mapping[str, Any] = field(default_factory=dict)
+    transport: str | None = None
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def missing_type(self) -> bool:
+        """A 404 for the resource type itself (CRD not installed), not for an object."""
+        return self.status == 404 and not self.details.get("name")
+
+    def describe(self) -> str:
+        if self.status is None:
+            return self.message
+        text = f"HTTP {self.status}"
+        if self.reason:
+            text += f" {self.reason}"
+        return f"{text}: {self.message}" if self.message else text
+
+
+def classify(exc: BaseException) -> Failure:
+    """Turn what the client raised into a :class:`Failure`; re-raise what is not about the API."""
+    import urllib3
+    from kubernetes.client.exceptions import ApiException
+
+    if isinstance(exc, ApiException):
+        status = int(exc.status or 0)
+        body = _status_body(exc.body)
+        message = str(body.get("message") or exc.reason or "")
+        reason = str(body.get("reason") or exc.reason or "")
+        raw_details = body.get("details")
+        details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
+        if status == 0:  # the client turns TLS failures into status 0
+            return Failure("fatal", None, "TLS", message or str(exc), transport="tls")
+        retry_after = _retry_after(exc.headers, details)
+        if status == 429:
+            return Failure("retry", status, reason, message, retry_after, details)
+        if status >= 500:
+            return Failure("ambiguous", status, reason, message, retry_after, details)
+        return Failure("fatal", status, reason, message, None, details)
+    if isinstance(exc, urllib3.exceptions.MaxRetryError) and exc.reason is not None:
+        return classify(exc.reason)
+    if isinstance(exc, urllib3.exceptions.NameResolutionError):
+        return Failure("retry", None, "DNS", str(exc), transport="dns")
+    if isinstance(exc, urllib3.exceptions.NewConnectionError):
+        return Failure("retry", None, "ConnectionRefused", str(exc), transport="refused")
+    if isinstance(exc, urllib3.exceptions.ConnectTimeoutError):
+        return Failure("retry", None, "ConnectTimeout", str(exc), transport="connect-timeout")
+    if isinstance(exc, urllib3.exceptions.SSLError):
+        return Failure("fatal", None, "TLS", str(exc), transport="tls")
+    if isinstance(exc, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+        return Failure("ambiguous", None, "Timeout", str(exc), transport="timeout")
+    if isinstance(exc, urllib3.exceptions.HTTPError | ConnectionError | OSError):
+        return Failure("ambiguous", None, "ConnectionLost", str(exc), transport="reset")
+    raise exc
+
+
+def _status_body(body: Any) -> dict[str, Any]:
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", errors="replace")
+    if isinstance(body, str) and body.strip().startswith("{"):
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(body)
+            if isinstance(parsed, dict):
+                return parsed
+    return {"message": str(body or "").strip()[:500]} if body else {}
+
+
+def _retry_after(headers: Any, details: Mapping[str, Any]) -> float | None:
+    value: Any = None
+    if headers is not None:
+        with contextlib.suppress(Exception):
+            value = headers.get("Retry-After") or headers.get("retry-after")
+    if value is None:
+        value = details.get("retryAfterSeconds")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------------- calls
+
+
+class Kube:
+    """Calls for one backend: reads retried, writes tried once and classified for the caller.
+
+    ``counts`` records every attempt by ``"<verb> <plural>"`` — the reader
+    reports them in ``LiveState.calls`` and tests compare them with the proxy.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.connection = connection
+        self.retry = retry
+        self.timeout = timeout
+        self.sleep = sleep
+        self.counts: Counter[str] = Counter()
+        self._counts_lock = threading.Lock()
+        self._rng = random.Random()
+
+    # -- one attempt ------------------------------------------------------------------
+
+    def call(
+        self,
+        verb: Literal["list", "get", "create", "update", "delete"],
+        kind: Kind,
+        namespace: str,
+        name: str | None = None,
+        *,
+        body: Mapping[str, Any] | None = None,
+        dry_run: bool = False,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        cont: str | None = None,
+    ) -> dict[str, Any]:
+        """One request; raises what the client raises (see :func:`classify`)."""
+        with self._counts_lock:
+            self.counts[f"{verb} {kind.plural}"] += 1
+        opts: dict[str, Any] = {"_preload_content": False, "_request_timeout": self.timeout}
+        write: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        if verb in ("create", "update"):
+            write["field_manager"] = FIELD_MANAGER
+        listing: dict[str, Any] = {}
+        if label_selector:
+            listing["label_selector"] = label_selector
+        if field_selector:
+            listing["field_selector"] = field_selector
+        if limit:
+            listing["limit"] = limit
+        if cont:
+            listing["_continue"] = cont
+        if kind.custom:
+            api = self.connection.api("custom")
+            g, v, p = kind.group, kind.version, kind.plural
+            if verb == "list":
+                resp = api.list_namespaced_custom_object(g, v, namespace, p, **listing, **opts)
+            elif verb == "get":
+                resp = api.get_namespaced_custom_object(g, v, namespace, p, name, **opts)
+            elif verb == "create":
+                resp = api.create_namespaced_custom_object(g, v, namespace, p, dict(body or {}), **write, **opts)
+            elif verb == "update":
+                resp = api.replace_namespaced_custom_object(g, v, namespace, p, name, dict(body or {}), **write, **opts)
+            else:
+                resp = api.delete_namespaced_custom_object(
+                    g, v, namespace, p, name, body=dict(body or {}), **write, **opts
+                )
+        else:
+            api = self.connection.api("core" if kind is CONFIG_MAP else "coordination")
+            suffix = "config_map" if kind is CONFIG_MAP else "lease"
+            if verb == "list":
+                resp = getattr(api, f"list_namespaced_{suffix}")(namespace, **listing, **opts)
+            elif verb == "get":
+                resp = getattr(api, f"read_namespaced_{suffix}")(name, namespace, **opts)
+            elif verb == "create":
+                resp = getattr(api, f"create_namespaced_{suffix}")(namespace, dict(body or {}), **write, **opts)
+            elif verb == "update":
+                resp = getattr(api, f"replace_namespaced_{suffix}")(name, namespace, dict(body or {}), **write, **opts)
+            else:
+                resp = getattr(api, f"delete_namespaced_{suffix}")(
+                    name, namespace, body=dict(body or {}), **write, **opts
+                )
+        try:
+            data = resp.data
+        finally:
+            with contextlib.suppress(Exception):
+                resp.release_conn()
+        decoded = json.loads(data) if data else {}
+        return decoded if isinstance(decoded, dict) else {}
+
+    def attempt(self, fn: Callable[[], T]) -> T | Failure:
+        """Run one attempt; a failure the API or the network caused comes back as a :class:`Failure`."""
+        try:
+            return fn()
+        except BackendError:
+            raise
+        except Exception as exc:
+            return classify(exc)
+
+    def backoff(self, attempt: int, failure: Failure) -> None:
+        self.sleep(self.retry.delay(attempt, failure.retry_after, self._rng))
+
+    # -- reads (retried) --------------------------------------------------------------
+
+    def read(self, fn: Callable[[], T], *, verb: str, kind: Kind, namespace: str, name: str | None = None) -> T:
+        """A read with retries: 429, 5xx, resets and timeouts are retried; anything else raised translated."""
+        for attempt in range(1, self.retry.attempts + 1):
+            result = self.attempt(fn)
+            if not isinstance(result, Failure):
+                return result
+            if result.kind == "fatal" or attempt == self.retry.attempts:
+                raise self.error(result, verb=verb, kind=kind, namespace=namespace, name=name, attempts=attempt)
+            self.backoff(attempt, result)
+        raise AssertionError("unreachable")
+
+    def get(self, kind: Kind, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object, or None when it does not exist (a missing CRD is still an error)."""
+
+        def once() -> dict[str, Any] | None:
+            try:
+                return self.call("get", kind, namespace, name)
+            except Exception as exc:
+                failure = classify(exc)
+                if failure.not_found and not failure.missing_type:
+                    return None
+                raise
+
+        return self.read(once, verb="get", kind=kind, namespace=namespace, name=name)
+
+    def list(
+        self,
+        kind: Kind,
+        namespace: str,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> list[dict[str, Any]]:
+        """Every matching object, page by page (``limit``/``continue``); restarts once if a token expires."""
+        for _restart in range(3):
+            items: list[dict[str, Any]] = []
+            cont: str | None = None
+            expired = False
+            while True:
+
+                def page(token: str | None = cont) -> dict[str, Any]:
+                    return self.call(
+                        "list",
+                        kind,
+                        namespace,
+                        label_selector=label_selector,
+                        field_selector=field_selector,
+                        limit=page_size,
+                        cont=token,
+                    )
+
+                try:
+                    result = self.read(page, verb="list", kind=kind, namespace=namespace)
+                except _Expired:
+                    expired = True
+                    break
+                for item in result.get("items") or []:
+                    if isinstance(item, dict):
+                        items.append(item)
+                cont = (result.get("metadata") or {}).get("continue") or None
+                if not cont:
+                    break
+            if not expired:
+                return items
+        raise TransientError(
+            f"listing {kind.qualified} in namespace {namespace!r} kept expiring between pages",
+            hint="the namespace changes faster than flowplan can page through it; try again",
+        )
+
+    # -- errors -----------------------------------------------------------------------
+
+    def where(self) -> str:
+        return self.connection.describe()
+
+    def error(
+        self,
+        failure: Failure,
+        *,
+        verb: str,
+        kind: Kind,
+        namespace: str,
+        name: str | None = None,
+        attempts: int = 1,
+    ) -> BackendError:
+        """The error a person can act on for ``failure`` (never a traceback)."""
+        where = self.where()
+        target = f"{kind.kind} {namespace}/{name}" if name else f"{kind.qualified} in namespace {namespace!r}"
+        if failure.status == 410 and verb == "list":
+            return _Expired(failure.message)
+        if failure.transport in ("refused", "dns", "connect-timeout"):
+            detail = {
+                "refused": "connection refused",
+                "dns": f"the host name does not resolve ({_host(self.connection.server)})",
+                "connect-timeout": "the connection timed out",
+            }[failure.transport]
+            return TransientError(
+                f"cannot reach the Kubernetes API of {where}: {detail} (after {attempts} attempts)",
+                hint="check that the cluster is up and that the kubeconfig points at it "
+                "(`kubectl cluster-info`; wrong context? VPN?)",
+            )
+        if failure.transport == "tls":
+            return BackendError(
+                f"TLS with the Kubernetes API of {where} failed: {failure.message}",
+                hint="the kubeconfig's certificate-authority data does not match the server; fix it, or (insecure, "
+                "last resort) set verify_tls: false on the backend",
+            )
+        if failure.kind != "fatal":
+            return TransientError(
+                f"{verb} {target} on {where} kept failing ({failure.describe()}; {attempts} attempts)",
+                hint="the API server is overloaded or unavailable; run the command again later",
+            )
+        if failure.status == 401:
+            return BackendError(
+                f"the Kubernetes API of {where} rejected flowplan's credentials (401 Unauthorized)",
+                hint="the token or client certificate in the kubeconfig is missing, wrong or expired: refresh it "
+                "(for example `kubectl -n NAMESPACE create token flowplan`, `aws eks update-kubeconfig`, "
+                "`gcloud container clusters get-credentials`)",
+            )
+        if failure.status == 403:
+            group = kind.group or '"" (core)'
+            return BackendError(
+                f"forbidden: flowplan may not {verb} {kind.qualified} in namespace {namespace!r} on {where} "
+                f"(the server said: {failure.message})",
+                hint=f"grant the verb {verb!r} on resource {kind.plural!r} in API group {group} in namespace "
+                f"{namespace!r}; examples/argo/rbac.yaml is a Role with every verb flowplan uses "
+                f"(`kubectl -n {namespace} apply -f examples/argo/rbac.yaml`)",
+            )
+        if failure.missing_type:
+            return missing_kinds_error([kind], where)
+        if failure.status == 409:
+            return ConflictError(f"{target}: {failure.message}", hint="run flowplan plan again, then apply")
+        return BackendError(
+            f"{verb} {target} on {where} was refused ({failure.describe()})",
+            hint="the message above is the API server's; fix what it names in the manifest or the cluster",
+        )
+
+
+class _Expired(TransientError):
+    """A LIST continue token expired (410): the listing restarts from the beginning."""
+
+
+class MissingKindsError(BackendError):
+    """The cluster does not serve some kinds flowplan needs (their CRDs are not installed)."""
+
+    def __init__(self, message: str, *, hint: str, kinds: list[Kind], where: str) -> None:
+        super().__init__(message, hint=hint)
+        self.kinds = kinds
+        self.where = where
+
+
+def missing_kinds_error(kinds: list[Kind], where: str) -> MissingKindsError:
+    """One message naming every CRD that is missing and what installs it."""
+    by_product: dict[str, list[Kind]] = {}
+    for kind in kinds:
+        by_product.setdefault(kind.product or "Kubernetes", []).append(kind)
+    parts = [
+        f"{', '.join(sorted(k.qualified for k in group))} ({product})" for product, group in sorted(by_product.items())
+    ]
+    installs = sorted({k.install for k in kinds if k.install})
+    hint = "install " + " and ".join(sorted(by_product)) + " in this cluster, or point the backend at the cluster that "
+    hint += "runs them (check the kubeconfig context)"
+    if installs:
+        hint += ": " + "; ".join(installs)
+    return MissingKindsError(
+        f"the Kubernetes API of {where} does not serve {'; '.join(parts)}: the CRDs are not installed",
+        hint=hint,
+        kinds=kinds,
+        where=where,
+    )
+
+
+def _host(url: str | None) -> str:
+    return urlsplit(url or "").hostname or str(url)
