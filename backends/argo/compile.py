@@ -62,6 +62,9 @@ VOLATILE_PATHS: tuple[str, ...] = tuple(
     join_pointer(["metadata", "annotations", key]) for key in (SPEC_HASH_KEY, *PROVENANCE_KEYS)
 )
 
+#: ``step-`` plus the step name must fit Argo's 128-character template names.
+MAX_STEP_NAME = 123
+
 #: Sink settings that become ``FLOWPLAN_SINK_<NAME>_<KEY>`` in the sink's ConfigMap.
 _SINK_KEYS = ("uri", "table", "key_prefix", "ttl", "platform", "endpoint")
 
@@ -168,28 +171,36 @@ class _Compilation:
     # -- checks --------------------------------------------------------------------
 
     def _problems(self) -> list[Problem]:
-        """What this backend cannot run, found before anything is built."""
-        problems = []
+        """What this backend cannot run, found before anything is built (all of it, in one error)."""
+        problems: list[Problem] = []
         for flow in self.flows:
-            for sink in flow.sinks:
-                credentials = self.manifest.sinks[sink].credentials
-                if credentials is not None and credentials.secret is None and credentials.arn:
-                    problems.append(
-                        Problem(
-                            flow.loc,
-                            f"flows.{flow.name}.sinks",
-                            f"sink {sink!r} keeps its credentials in AWS Secrets Manager, which pods on "
-                            f"Argo backend {self.backend.name!r} cannot read",
-                            "give the sink credentials: {secret: NAME, key: KEY} (a Kubernetes Secret), "
-                            "or run this flow on a stepfunctions backend",
-                        )
-                    )
+            problems += self._credential_problems(flow)
+            problems += _step_name_problems(flow)
+            problems += _parameter_env_problems(flow)
         used_events = sorted({t.event for flow in self.flows for t in flow.triggers if t.event is not None})
         for event in used_events:
             for index, flt in enumerate(self.manifest.events[event].filters):
                 reason = filter_problem(flt)
                 if reason:
                     problems.append(Problem(flt.loc, f"events.{event}.filters[{index}]", reason))
+        return problems
+
+    def _credential_problems(self, flow: Flow) -> list[Problem]:
+        """A pod reads Kubernetes secrets; a sink whose only credentials are an AWS ARN is unusable here."""
+        problems = []
+        for sink in flow.sinks:
+            credentials = self.manifest.sinks[sink].credentials
+            if credentials is not None and credentials.secret is None and credentials.arn:
+                problems.append(
+                    Problem(
+                        flow.loc,
+                        f"flows.{flow.name}.sinks",
+                        f"sink {sink!r} keeps its credentials in AWS Secrets Manager, which pods on "
+                        f"Argo backend {self.backend.name!r} cannot read",
+                        "give the sink credentials: {secret: NAME, key: KEY} (a Kubernetes Secret), "
+                        "or run this flow on a stepfunctions backend",
+                    )
+                )
         return problems
 
     def _sensitive_values(self) -> frozenset[str]:
@@ -390,6 +401,35 @@ class _Compilation:
             notes=tuple(notes),
             protect=draft.flow.protect if draft.flow is not None else False,
         )
+
+
+def _step_name_problems(flow: Flow) -> list[Problem]:
+    """Argo template names are at most 128 characters, and step templates are ``step-<step>``."""
+    return [
+        Problem(
+            step.loc, f"flows.{flow.name}.steps.{name}", f"step names are at most {MAX_STEP_NAME} characters on Argo"
+        )
+        for name, step in flow.steps.items()
+        if len(name) > MAX_STEP_NAME
+    ]
+
+
+def _parameter_env_problems(flow: Flow) -> list[Problem]:
+    """Two parameters that differ only in case would share one ``FLOWPLAN_PARAM_*`` variable."""
+    seen: dict[str, str] = {}
+    problems = []
+    for name, parameter in flow.parameters.items():
+        other = seen.setdefault(name.upper(), name)
+        if other != name:
+            problems.append(
+                Problem(
+                    parameter.loc,
+                    f"flows.{flow.name}.parameters.{name}",
+                    f"parameters {other!r} and {name!r} would both be FLOWPLAN_PARAM_{name.upper()}",
+                    "rename one of them",
+                )
+            )
+    return problems
 
 
 def _pointers_to(body: Any, values: frozenset[str], path: tuple[str | int, ...] = ()) -> Iterator[str]:

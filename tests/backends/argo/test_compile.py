@@ -508,3 +508,23 @@ def test_compiling_imports_no_sdk() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
     assert done.stdout.strip() == ""
+
+
+def test_names_argo_cannot_hold_are_refused() -> None:
+    long_step = "s" * 124
+    text = _manifest(
+        f"""
+        f:
+          image: img:1
+          parameters: {{rate: 1, RATE: 2}}
+          steps:
+            {long_step}: {{command: [run]}}
+        """
+    )
+    with pytest.raises(ManifestError) as caught:
+        compile_text(text)
+    assert [(p.path, p.location.line) for p in caught.value.problems] == [
+        ("flows.f.parameters.RATE", _line(text, "rate: 1")),
+        (f"flows.f.steps.{long_step}", _line(text, long_step)),
+    ]
+    compile_text(text.replace("RATE: 2", "other: 2").replace(long_step, "s" * 123))
