@@ -25,10 +25,10 @@ from planner import schedule as cronlib
 from planner.errors import FlowplanError, Location, ManifestError, Problem
 from planner.manifest import model as m
 from planner.manifest import schema as sch
-from planner.manifest.stepgraph import graph_problems
+from planner.manifest.stepgraph import find_graph_problems
 from planner.manifest.templating import TemplateError, needs_render, referenced_vars, render
 from planner.manifest.units import UnitError, cpu_millis, duration_seconds, memory_bytes
-from planner.manifest.yamlsource import Source, parse_yaml
+from planner.manifest.yamlsource import Source, dotted, gc_paused, parse_yaml
 
 PathT = tuple[str | int, ...]
 
@@ -42,17 +42,6 @@ POINTER = re.compile(r"^(?P<kind>\*|[A-Za-z][A-Za-z0-9]*):(?P<pointer>(/[^/]*)+)
 DEFAULT_BACKEND = "local"
 MAX_PROJECT = 40
 MAX_BRANCH = 40
-
-
-def dotted(path: Sequence[str | int]) -> str:
-    """``('flows', 'train', 'steps', 'fit', 'next', 0)`` → ``flows.train.steps.fit.next[0]``."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += ("." if text else "") + str(part)
-    return text
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
@@ -98,7 +87,23 @@ def load_manifest(
     enable_schedules: bool = False,
     raw: bytes | None = None,
 ) -> m.Manifest:
-    """Load, validate and render a manifest for one branch."""
+    """Load, validate and render a manifest for one branch.
+
+    Raises :class:`~planner.errors.ManifestError` listing every problem found
+    (and nothing else: any other exception escaping is a bug).
+    """
+    with gc_paused():
+        return _load(path, cli_vars, var_files, branch, enable_schedules, raw)
+
+
+def _load(
+    path: str | os.PathLike[str],
+    cli_vars: Mapping[str, str] | None,
+    var_files: Sequence[str | os.PathLike[str]],
+    branch: str,
+    enable_schedules: bool,
+    raw: bytes | None,
+) -> m.Manifest:
     display = _display(path)
     if raw is None:
         try:
@@ -116,7 +121,12 @@ def load_manifest(
     ctx = _Ctx(source)
     data = source.data
     if not isinstance(data, dict):
-        ctx.error((), "a manifest is a mapping with version, project and flows", "see docs/manifest.md")
+        what = "empty" if data is None else f"{_kind_of(data)}, not a mapping"
+        ctx.error(
+            (),
+            f"the manifest is {what}",
+            "a manifest is a mapping with at least version: 1, project: NAME and flows:; see docs/manifest.md",
+        )
         raise ManifestError(ctx.problems)
     _schema_problems(ctx, data)
     problem = branch_problem(branch)
@@ -124,6 +134,11 @@ def load_manifest(
         ctx.problems.append(Problem(Location("--branch"), "", problem))
     variables, sensitive_vars, var_models = _resolve_vars(ctx, data, cli_vars or {}, var_files)
     rendered, sensitive_values = _render_all(ctx, data, variables, sensitive_vars)
+    for flow in _dict(rendered.get("flows")).values():
+        for step in _dict(_dict(flow).get("steps")).values():
+            for env in _dict(_dict(step).get("env")).values():
+                if isinstance(env, dict) and env.get("sensitive") is True and env.get("value") not in (None, ""):
+                    sensitive_values.add(_scalar_text(env.get("value")))
     manifest = _Builder(ctx, rendered, branch, enable_schedules).build(
         path=display,
         digest=hashlib.sha256(raw).hexdigest(),
@@ -164,7 +179,6 @@ def _vars_digest(variables: Mapping[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- structure (JSON Schema)
 
-_VALIDATOR = jsonschema.Draft202012Validator(sch.MANIFEST)
 _TYPE_WORDS = {
     "string": "a string",
     "integer": "a whole number",
@@ -191,9 +205,52 @@ def _kind_of(value: Any) -> str:
     return "a mapping"
 
 
+_SHELL_VALIDATOR = jsonschema.Draft202012Validator(sch.MANIFEST_SHELL)
+_FLOW_VALIDATOR = jsonschema.Draft202012Validator(sch.FLOW)
+
+
+def _schema_errors(data: Any) -> Iterable[tuple[PathT, jsonschema.ValidationError]]:
+    """jsonschema's errors with absolute paths, asking the fast check first.
+
+    Valid manifests (the common case, and the large ones) never reach
+    jsonschema; an invalid one sends only its outer shell and its failing
+    flows through it.
+    """
+    if sch.check_manifest(data):
+        return
+    if not sch.check_shell(data):
+        for err in _SHELL_VALIDATOR.iter_errors(data):
+            yield tuple(err.absolute_path), err
+    flows = data.get("flows") if isinstance(data, dict) else None
+    if isinstance(flows, dict):
+        for name, flow in flows.items():
+            if not sch.check_flow(flow):
+                for err in _FLOW_VALIDATOR.iter_errors(flow):
+                    yield ("flows", name, *err.absolute_path), err
+
+
+_REQUIRED_HINTS = {
+    "version": "start the manifest with version: 1",
+    "project": "project: NAME names the deployment; it becomes part of every resource name",
+    "flows": "declare at least one flow under flows:",
+    "command": "every step runs a command: a list like [python, -m, job] or a string run with sh -c",
+    "steps": "a flow runs at least one step",
+    "type": "see docs/manifest.md for the types",
+}
+
+
+def _suggest_name(name: str, schema: Mapping[str, Any]) -> str | None:
+    """A valid spelling for a name the pattern refused, when one is obvious."""
+    pattern = schema.get("pattern", "")
+    if pattern == sch.NAME:
+        fixed = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-")
+        return f"for example {fixed!r}" if fixed and re.match(pattern, fixed) else None
+    fixed = re.sub(r"[^A-Za-z0-9_-]+", "-", name).strip("-_")
+    return f"for example {fixed!r}" if fixed and re.match(pattern, fixed) else None
+
+
 def _schema_problems(ctx: _Ctx, data: Any) -> None:
-    for err in _VALIDATOR.iter_errors(data):
-        path: PathT = tuple(err.absolute_path)
+    for path, err in _schema_errors(data):
         validator = err.validator
         schema = err.schema if isinstance(err.schema, dict) else {}
         if validator in ("additionalProperties", "unevaluatedProperties") and isinstance(err.instance, dict):
@@ -204,21 +261,39 @@ def _schema_problems(ctx: _Ctx, data: Any) -> None:
                 hint = did_you_mean(key, allowed) or ("allowed: " + ", ".join(sorted(allowed)) if allowed else None)
                 ctx.error((*path, key), f"unknown key {key!r}", hint, key=True)
         elif validator == "required" and isinstance(err.instance, dict):
-            for key in err.validator_value:
+            for key in list(err.validator_value):  # type: ignore[arg-type]
                 if key not in err.instance:
-                    ctx.error(path, f"missing required key {key!r}", key=True)
+                    loc = ctx.source.locate_key(path) if path else ctx.source.locate(())
+                    ctx.problems.append(
+                        Problem(loc, dotted((*path, key)), f"missing required key {key!r}", _REQUIRED_HINTS.get(key))
+                    )
         elif validator == "pattern" and isinstance(err.instance, str) and "x-message" in schema:
             # propertyNames errors arrive with the mapping's path and the key as instance.
-            ctx.error((*path, err.instance), f"{err.instance!r}: {schema['x-message']}", key=True)
+            ctx.error(
+                (*path, err.instance),
+                f"{err.instance!r}: {schema['x-message']}",
+                _suggest_name(err.instance, schema),
+                key=True,
+            )
         elif "x-message" in schema:
             ctx.error(path, schema["x-message"])
         elif validator == "type":
             expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
             words = " or ".join(_TYPE_WORDS.get(str(t), str(t)) for t in expected if t != "null")
-            ctx.error(path, f"expected {words}, got {_kind_of(err.instance)}")
+            hint = None
+            if isinstance(err.instance, str) and needs_render(err.instance):
+                hint = "templates render to strings and are allowed only where a string is expected"
+            elif isinstance(err.instance, bool | int | float) and expected == ["string"]:
+                hint = (
+                    f'quote it: "{_scalar_text(err.instance)}"'
+                    if not isinstance(err.instance, bool)
+                    else ("YAML reads yes/no/on/off/true/false as a boolean; quote it")
+                )
+            ctx.error(path, f"expected {words}, got {_kind_of(err.instance)}", hint)
         elif validator == "enum":
-            options = [str(o) for o in err.validator_value]
+            options = [str(o) for o in list(err.validator_value)]  # type: ignore[arg-type]
             hint = did_you_mean(str(err.instance), options) if isinstance(err.instance, str) else None
+            hint = hint or schema.get("x-hint")
             ctx.error(path, f"must be one of {', '.join(options)} (got {err.instance!r})", hint)
         elif validator == "uniqueItems":
             ctx.error(path, "lists the same item twice")
@@ -259,7 +334,14 @@ def _resolve_vars(
         try:
             var_source = parse_yaml(Path(file).read_bytes(), display)
         except FileNotFoundError:
-            ctx.problems.append(Problem(Location(display), "", "var file not found"))
+            ctx.problems.append(
+                Problem(
+                    Location(display),
+                    "",
+                    "var file not found",
+                    "--var-file paths are relative to the current directory",
+                )
+            )
             continue
         except ManifestError as exc:
             ctx.problems.extend(exc.problems)
@@ -309,26 +391,52 @@ def _render_all(
 ) -> tuple[dict[str, Any], set[str]]:
     sensitive_values: set[str] = {str(variables[n]) for n in sensitive_vars if n in variables and variables[n] != ""}
 
-    def walk(value: Any, path: PathT) -> Any:
-        if isinstance(value, str):
-            if not needs_render(value):
-                return value
-            try:
-                names = referenced_vars(value)
-                result = render(value, variables)
-            except TemplateError as exc:
-                ctx.error(path, exc.message, exc.hint)
-                return value
-            if "*" in names or names & sensitive_vars:
-                sensitive_values.add(result)
-            return result
-        if isinstance(value, list):
-            return [walk(item, (*path, i)) for i, item in enumerate(value)]
-        if isinstance(value, dict):
-            return {k: walk(v, (*path, k)) for k, v in value.items()}
-        return value
+    unset = {name for name in _dict(data.get("vars")) if name not in variables}
 
-    rendered = {key: (value if key == "vars" else walk(value, (key,))) for key, value in data.items()}
+    def one(text: str, path: PathT) -> str:
+        try:
+            names = referenced_vars(text)
+            if names & unset:
+                return text  # "has no default and no value" is reported at the var
+            result = render(text, variables)
+        except TemplateError as exc:
+            ctx.error(path, exc.message, exc.hint)
+            return text
+        if names & sensitive_vars:
+            sensitive_values.add(result)
+        return result
+
+    def walk(value: Any, path: PathT) -> Any:
+        # Copy-on-write, and paths are built only for containers: a large manifest
+        # has a million scalars and a few thousand templates.
+        items = value.items() if type(value) is dict else enumerate(value)
+        changed: dict[Any, Any] = {}
+        for key, item in items:
+            kind = type(item)
+            if kind is str:
+                if "{" in item and needs_render(item):
+                    changed[key] = one(item, (*path, key))
+            elif kind is dict or kind is list:
+                new = walk(item, (*path, key))
+                if new is not item:
+                    changed[key] = new
+        if not changed:
+            return value
+        copy = dict(value) if type(value) is dict else list(value)
+        for key, new in changed.items():
+            copy[key] = new
+        return copy
+
+    rendered = {
+        key: value
+        if key == "vars"
+        else one(value, (key,))
+        if isinstance(value, str) and needs_render(value)
+        else walk(value, (key,))
+        if type(value) in (dict, list)
+        else value
+        for key, value in data.items()
+    }
     return rendered, sensitive_values
 
 
@@ -638,7 +746,8 @@ class _Builder:
                 )
             settings["uri"] = uri
         if kind == "warehouse" and isinstance(spec.get("table"), str):
-            settings["table"] = spec["table"] if prod else f"{spec['table']}__{self.branch}"
+            # '-' is not allowed in unquoted SQL identifiers: feature-x → orders__feature_x.
+            settings["table"] = spec["table"] if prod else f"{spec['table']}__{self.branch.replace('-', '_')}"
         if kind == "cache" and isinstance(spec.get("key_prefix"), str):
             settings["key_prefix"] = f"{spec['key_prefix']}{project}/{self.branch}/"
             ttl = self._duration(spec.get("ttl"), (*path, "ttl"))
@@ -783,8 +892,8 @@ class _Builder:
         if backends:
             self.error(
                 path,
-                "backend: is required when the manifest declares several backends",
-                "one of: " + ", ".join(sorted(backends)),
+                "no backend: given, and the manifest declares several backends",
+                "add backend: with one of " + ", ".join(sorted(backends)),
                 key=True,
             )
         return None
@@ -864,7 +973,12 @@ class _Builder:
                 elif isinstance(value, str | int | float | bool):
                     env[key] = m.EnvValue(_scalar_text(value))
                 if key.startswith("FLOWPLAN_"):
-                    self.error((*spath, "env", key), "FLOWPLAN_* variables are set by flowplan", key=True)
+                    self.error(
+                        (*spath, "env", key),
+                        "FLOWPLAN_* variables are set by flowplan",
+                        "parameters arrive as FLOWPLAN_PARAM_<NAME> by themselves; rename this variable",
+                        key=True,
+                    )
             foreach = self._foreach(spec.get("foreach"), (*spath, "foreach"), parameters)
             retries = spec.get("retries", 0)
             steps[name] = m.Step(
@@ -882,8 +996,13 @@ class _Builder:
                 loc=self.ctx.loc(spath),
             )
         if ok:
-            for problem in graph_problems(edges):
-                self.error(path, problem)
+            for problem in find_graph_problems(edges):
+                if problem.step is None:
+                    self.error(path, problem.message)
+                elif problem.at_next:
+                    self.error((*path, problem.step, "next"), problem.message)
+                else:
+                    self.error((*path, problem.step), problem.message, key=True)
                 ok = False
         names: dict[str, str] = {}
         for name in raw:

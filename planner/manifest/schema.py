@@ -8,21 +8,37 @@ zones, references, step graphs) are checked in code after templating, so the
 schema never flags a ``{{ vars.x }}`` an editor shows in a string.
 
 Keys starting with ``x-`` are ours: ``x-message`` replaces jsonschema's text
-for a rule whose default wording would not help a person.
+for a rule whose default wording would not help a person, ``x-hint`` is
+the advice shown with an enum's error when no close spelling exists.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 NAME = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
 FLOW_NAME = r"^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$"
 STEP_NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
-VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+VAR_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
 ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 PARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 SCALAR = ["string", "number", "boolean"]
+
+#: What each name pattern allows, in words (the schema's messages and docs/manifest.md).
+NAME_WORDS = {
+    NAME: "lowercase letters, digits and '-', starting and ending with a letter or digit",
+    FLOW_NAME: "letters, digits, '-' and '_', starting and ending with a letter or digit",
+    STEP_NAME: "letters, digits, '-' and '_', starting with a letter",
+    VAR_NAME: "letters, digits and '_', starting with a letter",
+    ENV_NAME: "letters, digits and '_', not starting with a digit",
+}
+
+
+def _names(pattern: str, what: str) -> dict[str, Any]:
+    return {"pattern": pattern, "x-message": f"{what} names use {NAME_WORDS[pattern]}"}
 
 
 def _obj(properties: dict[str, Any], *, required: list[str] | None = None, **extra: Any) -> dict[str, Any]:
@@ -37,7 +53,7 @@ def _obj(properties: dict[str, Any], *, required: list[str] | None = None, **ext
 def _named(item: dict[str, Any], pattern: str, what: str) -> dict[str, Any]:
     return {
         "type": "object",
-        "propertyNames": {"pattern": pattern, "x-message": f"{what} names must match {pattern}"},
+        "propertyNames": _names(pattern, what),
         "additionalProperties": item,
     }
 
@@ -147,7 +163,11 @@ BACKEND = {
 
 SCHEDULE_BODY = {
     "cron": _str("standard 5-field cron: minute hour day-of-month month day-of-week"),
-    "every": {"enum": ["hourly", "daily", "weekly"], "description": "shorthand for a common cron"},
+    "every": {
+        "enum": ["hourly", "daily", "weekly"],
+        "description": "hourly (minute 0), daily (00:00) or weekly (Sunday 00:00), in the schedule's time zone",
+        "x-hint": "for any other interval write cron: with 5 fields",
+    },
     "timezone": _str("IANA time zone, for example Europe/Berlin (default: UTC)"),
     "concurrency": {"enum": ["allow", "forbid", "replace"], "description": "when a run is still going"},
     "suspend": {"type": "boolean", "description": "deployed but not firing"},
@@ -230,7 +250,7 @@ EVENT = _obj(
         "parameters": {
             "type": "object",
             "description": "flow parameter -> dotted payload path",
-            "propertyNames": {"pattern": PARAM_NAME},
+            "propertyNames": _names(PARAM_NAME, "parameter"),
             "additionalProperties": {"type": "string"},
         },
     },
@@ -267,7 +287,7 @@ STEP = _obj(
         "timeout": DURATION,
         "env": {
             "type": "object",
-            "propertyNames": {"pattern": ENV_NAME},
+            "propertyNames": _names(ENV_NAME, "environment variable"),
             "additionalProperties": ENV_VALUE,
         },
         "next": {
@@ -315,7 +335,7 @@ FLOW = _obj(
         "image": _str("default container image of the steps"),
         "parameters": {
             "type": "object",
-            "propertyNames": {"pattern": PARAM_NAME},
+            "propertyNames": _names(PARAM_NAME, "parameter"),
             "additionalProperties": PARAMETER,
         },
         "schedule": {
@@ -332,7 +352,7 @@ FLOW = _obj(
         "steps": {
             "type": "object",
             "minProperties": 1,
-            "propertyNames": {"pattern": STEP_NAME},
+            "propertyNames": _names(STEP_NAME, "step"),
             "additionalProperties": STEP,
         },
     },
@@ -377,3 +397,132 @@ MANIFEST: dict[str, Any] = {
 def json_schema() -> dict[str, Any]:
     """The manifest schema, for ``flowplan schema`` and editors."""
     return MANIFEST
+
+
+# --------------------------------------------------------------------------- a fast yes/no check
+
+_ANNOTATIONS = frozenset({"description", "title", "$schema", "$id", "x-message", "x-hint", "default", "examples"})
+
+
+def _json_type(value: Any, kind: str) -> bool:
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "object":
+        return isinstance(value, dict)
+    if kind == "array":
+        return isinstance(value, list)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "null":
+        return value is None
+    if isinstance(value, bool):
+        return False
+    if kind == "number":
+        return isinstance(value, int | float)
+    if kind == "integer":
+        return isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    raise ValueError(f"unknown JSON type {kind!r}")
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """Equality as JSON Schema means it: ``true`` is not ``1``."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return bool(a == b)
+
+
+def compile_check(schema: dict[str, Any] | bool) -> Callable[[Any], bool]:
+    """A function answering "is this instance valid?" for the keywords this schema uses.
+
+    jsonschema's validator is general and therefore slow: checking a
+    10,000-flow manifest took several seconds. The loader asks this compiled
+    check first and runs jsonschema (for its detailed errors) only on the parts
+    that fail. Unknown keywords raise at compile time, so the schema cannot
+    grow a rule this check silently ignores; a property test compares the two.
+    """
+    if schema is True or schema == {}:
+        return lambda value: True
+    if schema is False:
+        return lambda value: False
+    assert isinstance(schema, dict)
+    checks: list[Callable[[Any], bool]] = []
+    for keyword, arg in schema.items():
+        if keyword in _ANNOTATIONS or keyword in ("then",):
+            continue
+        checks.append(_keyword(keyword, arg, schema))
+    if len(checks) == 1:
+        return checks[0]
+    return lambda value: all(check(value) for check in checks)
+
+
+def _keyword(keyword: str, arg: Any, schema: dict[str, Any]) -> Callable[[Any], bool]:
+    if keyword == "type":
+        kinds = arg if isinstance(arg, list) else [arg]
+        return lambda v: any(_json_type(v, k) for k in kinds)
+    if keyword == "properties":
+        props = {name: compile_check(sub) for name, sub in arg.items()}
+        return lambda v: not isinstance(v, dict) or all(props[k](v[k]) for k in props.keys() & v.keys())
+    if keyword == "additionalProperties":
+        known = set(schema.get("properties", {}))
+        sub = compile_check(arg)
+        return lambda v: not isinstance(v, dict) or all(sub(x) for k, x in v.items() if k not in known)
+    if keyword == "required":
+        return lambda v: not isinstance(v, dict) or all(k in v for k in arg)
+    if keyword == "enum":
+        return lambda v: any(_json_equal(v, option) for option in arg)
+    if keyword == "const":
+        return lambda v: _json_equal(v, arg)
+    if keyword == "pattern":
+        rx = re.compile(arg)
+        return lambda v: not isinstance(v, str) or rx.search(v) is not None
+    if keyword == "propertyNames":
+        sub = compile_check(arg)
+        return lambda v: not isinstance(v, dict) or all(sub(k) for k in v)
+    if keyword == "minProperties":
+        return lambda v: not isinstance(v, dict) or len(v) >= arg
+    if keyword == "maxProperties":
+        return lambda v: not isinstance(v, dict) or len(v) <= arg
+    if keyword == "minItems":
+        return lambda v: not isinstance(v, list) or len(v) >= arg
+    if keyword == "minLength":
+        return lambda v: not isinstance(v, str) or len(v) >= arg
+    if keyword == "uniqueItems":
+        return lambda v: not arg or not isinstance(v, list) or _unique(v)
+    if keyword == "items":
+        sub = compile_check(arg)
+        return lambda v: not isinstance(v, list) or all(sub(x) for x in v)
+    if keyword == "minimum":
+        return lambda v: not _json_type(v, "number") or v >= arg
+    if keyword == "maximum":
+        return lambda v: not _json_type(v, "number") or v <= arg
+    if keyword == "allOf":
+        subs = [compile_check(sub) for sub in arg]
+        return lambda v: all(sub(v) for sub in subs)
+    if keyword == "if":
+        cond = compile_check(arg)
+        then = compile_check(schema.get("then", True))
+        return lambda v: not cond(v) or then(v)
+    raise ValueError(f"compile_check does not support the keyword {keyword!r}")
+
+
+def _unique(items: list[Any]) -> bool:
+    for i, a in enumerate(items):
+        for b in items[i + 1 :]:
+            if _json_equal(a, b):
+                return False
+    return True
+
+
+def _split_flows(schema: dict[str, Any]) -> dict[str, Any]:
+    """The manifest schema with each flow accepted as is (flows are then checked one by one)."""
+    flows = dict(schema["properties"]["flows"])
+    flows["additionalProperties"] = True
+    return {**schema, "properties": {**schema["properties"], "flows": flows}}
+
+
+#: The manifest without the insides of flows, and one flow: checked separately so that
+#: a typo in one flow of thousands sends only that flow through jsonschema.
+MANIFEST_SHELL = _split_flows(MANIFEST)
+check_manifest = compile_check(MANIFEST)
+check_shell = compile_check(MANIFEST_SHELL)
+check_flow = compile_check(FLOW)

@@ -4,61 +4,148 @@ A flow has one start and one end, and every fan-out joins again at a single
 join step: the graph is two-terminal series-parallel. That is what lets one
 flow compile to an Argo DAG *and* to nested Step Functions ``Parallel``
 states, so it is checked here, once, with the steps named in every message.
+
+Plain Python rather than networkx: flows have a handful of steps, and a
+manifest has thousands of flows, so the per-graph overhead of building a
+networkx graph was most of the loader's time on large manifests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
-import networkx as nx
+
+@dataclass(frozen=True)
+class GraphProblem:
+    """One thing wrong with a step graph, and the step a message should point at."""
+
+    message: str
+    step: str | None = None
+    #: Point at the step's ``next:`` (an edge is wrong) rather than at its name.
+    at_next: bool = False
 
 
 def graph_problems(steps: Mapping[str, Sequence[str]]) -> list[str]:
+    """The messages of :func:`find_graph_problems`."""
+    return [p.message for p in find_graph_problems(steps)]
+
+
+def find_graph_problems(steps: Mapping[str, Sequence[str]]) -> list[GraphProblem]:
     """Everything wrong with a step graph given as ``{step: next steps}``; ``[]`` when valid.
 
     Dangling ``next`` references are reported by the caller (it knows their
-    positions); they are ignored here.
+    positions); they are ignored here. Checks run in order and stop at the
+    first kind that fails, because later ones assume the earlier hold
+    (reductions need one start and one end; ends need no cycle).
     """
-    graph = nx.DiGraph()
-    graph.add_nodes_from(steps)
+    if not steps:
+        return []  # "at least one step" is the schema's rule, reported there
+    succ: dict[str, list[str]] = {}
     for name, targets in steps.items():
+        seen: list[str] = []
         for target in targets:
-            if target in steps:
-                graph.add_edge(name, target)
-    try:
-        cycle = nx.find_cycle(graph)
-    except nx.NetworkXNoCycle:
-        cycle = []
+            if target in steps and target not in seen:
+                seen.append(target)
+        succ[name] = seen
+    cycle = find_cycle(succ)
     if cycle:
-        path = " -> ".join([edge[0] for edge in cycle] + [cycle[0][0]])
-        return [f"the steps form a cycle: {path}"]
-    problems: list[str] = []
-    starts = [n for n in steps if graph.in_degree(n) == 0]
-    ends = [n for n in steps if graph.out_degree(n) == 0]
+        text = " -> ".join([*cycle, cycle[0]])
+        return [GraphProblem(f"the steps form a cycle: {text}; a flow runs each step once", cycle[-1], True)]
+    problems: list[GraphProblem] = []
+    reached = {t for nexts in succ.values() for t in nexts}
+    starts = [n for n in succ if n not in reached]
+    ends = [n for n in succ if not succ[n]]
     if len(starts) > 1:
-        problems.append(f"a flow has one start step, but nothing leads to {_names(starts)}; connect them with next")
+        problems.append(
+            GraphProblem(
+                f"a flow has one start step, but nothing leads to {_names(starts)}; "
+                "connect them with next, or start them from one step",
+                starts[1],
+            )
+        )
     if len(ends) > 1:
-        problems.append(f"a flow has one end step, but {_names(ends)} have no next; join them into one step")
+        problems.append(
+            GraphProblem(
+                f"a flow has one end step, but {_names(ends)} have no next; join them into one step",
+                ends[1],
+            )
+        )
     if problems:
         return problems
-    for node in steps:
-        successors = list(graph.successors(node))
-        for target in successors:
-            via = [s for s in successors if s != target and nx.has_path(graph, s, target)]
+    reach = _reachability(succ)
+    for node, nexts in succ.items():
+        for target in nexts:
+            via = [s for s in nexts if s != target and target in reach[s]]
             if via:
                 problems.append(
-                    f"step {node!r} leads to {target!r} both directly and through {via[0]!r}; "
-                    "give every branch of a fan-out at least one step of its own"
+                    GraphProblem(
+                        f"step {node!r} leads to {target!r} both directly and through {via[0]!r}; "
+                        "give every branch of a fan-out at least one step of its own",
+                        node,
+                        True,
+                    )
                 )
     if problems:
         return problems
-    remainder = _irreducible(graph, starts[0], ends[0])
+    remainder = _irreducible(succ, starts[0], ends[0])
     if remainder:
         problems.append(
-            "every fan-out must join again at a single join step (series-parallel, as in Metaflow); "
-            f"the branches through {_names(remainder)} cross or join elsewhere"
+            GraphProblem(
+                "every fan-out must join again at a single join step (series-parallel, as in Metaflow); "
+                f"the branches through {_names(remainder)} cross or join elsewhere",
+                remainder[0],
+            )
         )
     return problems
+
+
+def find_cycle(succ: Mapping[str, Sequence[str]]) -> list[str]:
+    """The first cycle met by a depth-first search in mapping order, as its nodes; ``[]`` if none.
+
+    Deterministic: the same graph always yields the same cycle, starting at
+    the step the search entered it by, so messages do not flicker between runs.
+    """
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    for root in succ:
+        if root in state:
+            continue
+        path: list[str] = [root]
+        iters = [iter(succ.get(root, ()))]
+        state[root] = 1
+        while iters:
+            child = next(iters[-1], None)
+            if child is None:
+                state[path.pop()] = 2
+                iters.pop()
+                continue
+            mark = state.get(child)
+            if mark == 1:
+                return path[path.index(child) :]
+            if mark is None:
+                state[child] = 1
+                path.append(child)
+                iters.append(iter(succ.get(child, ())))
+    return []
+
+
+def _reachability(succ: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+    """For an acyclic graph, every step's set of strictly later steps."""
+    reach: dict[str, set[str]] = {}
+
+    def visit(node: str) -> set[str]:
+        found = reach.get(node)
+        if found is None:
+            found = set()
+            for nxt in succ[node]:
+                found.add(nxt)
+                found |= visit(nxt)
+            reach[node] = found
+        return found
+
+    for node in succ:
+        visit(node)
+    return reach
 
 
 def _names(names: Sequence[str]) -> str:
@@ -68,16 +155,21 @@ def _names(names: Sequence[str]) -> str:
     return ", ".join(quoted[:-1]) + " and " + quoted[-1]
 
 
-def _irreducible(graph: nx.DiGraph, source: str, sink: str) -> list[str]:
+def _irreducible(succ: Mapping[str, Sequence[str]], source: str, sink: str) -> list[str]:
     """Apply series and parallel reductions; return the steps left over (empty = series-parallel).
 
     Series: a step with one way in and one way out is replaced by an edge.
     Parallel: two edges between the same steps become one (adjacency is a set).
+    A two-terminal DAG is series-parallel exactly when these reductions
+    leave the single edge source → sink.
     """
     if source == sink:
         return []
-    outs: dict[str, set[str]] = {n: set(graph.successors(n)) for n in graph}
-    ins: dict[str, set[str]] = {n: set(graph.predecessors(n)) for n in graph}
+    outs: dict[str, set[str]] = {n: set(nexts) for n, nexts in succ.items()}
+    ins: dict[str, set[str]] = {n: set() for n in succ}
+    for n, nexts in succ.items():
+        for t in nexts:
+            ins[t].add(n)
     changed = True
     while changed:
         changed = False
@@ -85,12 +177,12 @@ def _irreducible(graph: nx.DiGraph, source: str, sink: str) -> list[str]:
             if node in (source, sink) or len(ins[node]) != 1 or len(outs[node]) != 1:
                 continue
             (pred,) = ins.pop(node)
-            (succ,) = outs.pop(node)
+            (nxt,) = outs.pop(node)
             outs[pred].discard(node)
-            ins[succ].discard(node)
-            outs[pred].add(succ)
-            ins[succ].add(pred)
+            ins[nxt].discard(node)
+            outs[pred].add(nxt)
+            ins[nxt].add(pred)
             changed = True
     if set(outs) == {source, sink} and outs[source] == {sink}:
         return []
-    return sorted(n for n in outs if n not in (source, sink)) or [source, sink]
+    return [n for n in succ if n in outs and n not in (source, sink)] or [source, sink]

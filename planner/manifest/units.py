@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
@@ -18,6 +19,10 @@ _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 class UnitError(ValueError):
     """A value that is not a valid quantity or duration; the message says what is."""
+
+
+# The parsers are cached: a large manifest repeats a few dozen distinct values
+# ("500m", "4Gi", "30m") thousands of times, and Decimal parsing is not free.
 
 
 def _parse(text: str) -> tuple[Decimal, str]:
@@ -30,6 +35,7 @@ def _parse(text: str) -> tuple[Decimal, str]:
         raise UnitError(f"{text!r} is not a quantity") from None
 
 
+@lru_cache(maxsize=1024)
 def cpu_millis(value: str | int | float) -> int:
     """CPU as millicores: ``500m`` → 500, ``2`` → 2000, ``0.5`` → 500."""
     text = str(value)
@@ -50,6 +56,7 @@ def cpu_millis(value: str | int | float) -> int:
     return int(millis)
 
 
+@lru_cache(maxsize=1024)
 def memory_bytes(value: str | int) -> int:
     """Memory in bytes: ``512Mi``, ``4Gi``, ``1G``, or a plain byte count."""
     text = str(value)
@@ -66,6 +73,7 @@ def memory_bytes(value: str | int) -> int:
     return int(result.to_integral_value(rounding="ROUND_CEILING"))
 
 
+@lru_cache(maxsize=1024)
 def duration_seconds(value: str | int) -> int:
     """Seconds from ``90s``, ``30m``, ``2h``, ``1h30m``, ``1d`` or a plain integer."""
     if isinstance(value, bool):

@@ -1,30 +1,45 @@
-# types-PyYAML types Composer hooks loosely (anchors as dicts, events missing); the overrides follow pyyaml's code.
-# mypy: disable-error-code="attr-defined,override,arg-type,return-value,misc"
 """Read YAML into plain data while keeping where every node came from.
 
 pyyaml's loaders are wrong for a manifest in three ways: they keep the last
 of two duplicate keys without a word, they construct whatever a tag asks for,
 and an alias bomb ("billion laughs") loads in milliseconds only to hang
-whatever walks the result later. This module composes the node graph itself
-(libyaml's C parser for speed when present), counts the *expanded* size of
-every node while composing so a bomb fails at once, rejects duplicate keys
-and foreign tags, and converts nodes to plain ``dict``/``list``/scalars.
+whatever walks the result later. This module lets libyaml compose the node
+graph (aliases stay shared there, so composing a bomb is cheap and bounded by
+the file's size) and then makes exactly one pass over it that
 
-Positions are looked up lazily from the node tree (:class:`Source.locate`),
+* counts the *expanded* size of every node, memoised per node, so a bomb is
+  rejected after visiting each distinct node once, before anything else walks it;
+* rejects duplicate keys, non-scalar keys and foreign tags, naming the dotted path;
+* bounds nesting depth (libyaml itself stops at 1,000 levels, we at 64);
+* converts nodes to plain ``dict``/``list``/scalars, constructing only core scalars.
+
+Positions are looked up lazily from the node tree (:meth:`Source.locate`),
 so a 10,000-flow manifest does not pay for a position table it never reads.
+
+The cyclic garbage collector is paused while composing and converting: the
+pass allocates about a million small, acyclic objects, and generation-2
+collections triggered by them made parsing three times slower.
 """
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
-from yaml.composer import Composer
 from yaml.constructor import SafeConstructor
-from yaml.events import AliasEvent
+from yaml.events import (
+    AliasEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
@@ -32,129 +47,84 @@ from planner.errors import Location, ManifestError, Problem
 
 #: Largest input accepted; a manifest of 10,000 realistic flows is about 6 MiB.
 MAX_BYTES = 32 * 1024 * 1024
-#: Largest number of nodes after alias expansion (a 10,000-flow manifest has ~1.2 million).
+#: Largest number of nodes after alias expansion (a 10,000-flow manifest has about 1.2 million).
 MAX_EXPANDED_NODES = 5_000_000
 #: Deepest nesting accepted; real manifests stay under 12.
 MAX_DEPTH = 64
 
-Path = tuple[str | int, ...]
+PathT = tuple[str | int, ...]
 
 _TAG = "tag:yaml.org,2002:"
+_MERGE = _TAG + "merge"
+_STR = _TAG + "str"
 _PLAIN_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map", "merge")}
 
 
-class _Abort(Exception):
-    """Stops composing at once (alias bomb, nesting too deep)."""
+def dotted(path: Sequence[str | int]) -> str:
+    """``('flows', 'train', 'steps', 'fit', 'next', 0)`` → ``flows.train.steps.fit.next[0]``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + str(part)
+    return text
 
-    def __init__(self, message: str, mark: yaml.Mark | None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.mark = mark
 
+class _CachingResolver(Resolver):
+    """pyyaml's resolver, with the implicit tag of plain scalars memoised by text.
 
-class _CountingComposer(Composer):
-    """Composer that counts expanded size, rejects duplicate keys and bounds depth."""
+    A large manifest repeats the same few hundred plain words (``command``,
+    ``next``, ``python``, ``500m``); resolving each with a regex per
+    occurrence was a tenth of the parse time.
+    """
 
-    problems: list[tuple[str, yaml.Mark | None, Path]]
+    _implicit_cache: dict[str, str] = {}
 
-    def _init_counting(self) -> None:
-        self.sizes: dict[int, int] = {}
-        self.expanded = 0
-        self.depth = 0
-        self.problems = []
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        if kind is ScalarNode and implicit[0]:
+            cached = self._implicit_cache.get(value)
+            if cached is None:
+                cached = super().resolve(kind, value, implicit)
+                if len(self._implicit_cache) < 100_000:
+                    self._implicit_cache[value] = cached
+            return cached
+        return super().resolve(kind, value, implicit)
 
-    def _grow(self, amount: int, mark: yaml.Mark | None) -> None:
-        self.expanded += amount
-        if self.expanded > MAX_EXPANDED_NODES:
-            raise _Abort(
-                f"the document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases "
-                "(an alias bomb?); write the repeated parts out or use fewer nested aliases",
-                mark,
-            )
+    # Path resolvers (``add_path_resolver``) are never registered; skip their bookkeeping per node.
+    def descend_resolver(self, current_node: Any, current_index: Any) -> None:
+        return None
 
-    def compose_node(self, parent: Node | None, index: Any) -> Node:
-        if self.check_event(AliasEvent):
-            event = self.peek_event()
-            node = super().compose_node(parent, index)
-            self._grow(self.sizes.get(id(node), 1), event.start_mark)
-            return node
-        self.depth += 1
-        if self.depth > MAX_DEPTH:
-            raise _Abort(f"nesting deeper than {MAX_DEPTH} levels", self.peek_event().start_mark)
-        try:
-            node = super().compose_node(parent, index)
-        finally:
-            self.depth -= 1
-        return node
-
-    def compose_scalar_node(self, anchor: str | None) -> Node:
-        node = super().compose_scalar_node(anchor)
-        self.sizes[id(node)] = 1
-        self._grow(1, node.start_mark)
-        return node
-
-    def compose_sequence_node(self, anchor: str | None) -> Node:
-        node = super().compose_sequence_node(anchor)
-        size = 1 + sum(self.sizes.get(id(child), 1) for child in node.value)
-        self.sizes[id(node)] = size
-        self._grow(1, node.start_mark)
-        return node
-
-    def compose_mapping_node(self, anchor: str | None) -> Node:
-        node = super().compose_mapping_node(anchor)
-        seen: dict[Any, yaml.Mark] = {}
-        size = 1
-        for key, value in node.value:
-            size += self.sizes.get(id(key), 1) + self.sizes.get(id(value), 1)
-            if not isinstance(key, ScalarNode):
-                self.problems.append(("mapping keys must be plain strings", key.start_mark, ()))
-                continue
-            if key.tag == _TAG + "merge":
-                continue
-            if key.value in seen:
-                first = seen[key.value]
-                self.problems.append(
-                    (
-                        f"duplicate key {key.value!r} (first defined at line {first.line + 1}); "
-                        "YAML would silently keep only the last one",
-                        key.start_mark,
-                        (),
-                    )
-                )
-            else:
-                seen[key.value] = key.start_mark
-        self.sizes[id(node)] = size
-        self._grow(1, node.start_mark)
-        return node
+    def ascend_resolver(self) -> None:
+        return None
 
 
 def _loader_class() -> type:
-    """Prefer libyaml's event parser; compose in Python so the checks above run."""
+    """libyaml's parser and composer (C) when present, pyyaml's pure-Python ones otherwise."""
     try:
-        from yaml import CParser  # type: ignore[attr-defined]
+        from yaml._yaml import CParser  # type: ignore[import-not-found]
 
-        base: type = CParser
+        class _CLoader(CParser, _CachingResolver):  # type: ignore[misc]
+            def __init__(self, stream: Any) -> None:
+                CParser.__init__(self, stream)
+                _CachingResolver.__init__(self)
+
+        return _CLoader
     except ImportError:  # pragma: no cover - libyaml is in every wheel we ship against
+        from yaml.composer import Composer
         from yaml.parser import Parser
         from yaml.reader import Reader
         from yaml.scanner import Scanner
 
-        class _PyParser(Reader, Scanner, Parser):  # type: ignore[misc]
+        class _PyLoader(Reader, Scanner, Parser, Composer, _CachingResolver):
             def __init__(self, stream: Any) -> None:
                 Reader.__init__(self, stream)
                 Scanner.__init__(self)
                 Parser.__init__(self)
+                Composer.__init__(self)
+                _CachingResolver.__init__(self)
 
-        base = _PyParser
-
-    class _Loader(base, _CountingComposer, Resolver):  # type: ignore[misc,valid-type]
-        def __init__(self, stream: Any) -> None:
-            base.__init__(self, stream)
-            Composer.__init__(self)
-            Resolver.__init__(self)
-            self._init_counting()
-
-    return _Loader
+        return _PyLoader
 
 
 _LOADER = _loader_class()
@@ -169,6 +139,7 @@ class Source:
     data: Any
     root: Node | None
     _index: dict[int, dict[Any, tuple[Node, Node]]] = field(default_factory=dict, repr=False)
+    _walked: dict[PathT, tuple[Node | None, Node | None, bool]] = field(default_factory=dict, repr=False)
 
     def _mapping(self, node: MappingNode) -> dict[Any, tuple[Node, Node]]:
         index = self._index.get(id(node))
@@ -181,19 +152,32 @@ class Source:
 
     def _walk(self, path: Sequence[str | int]) -> tuple[Node | None, Node | None]:
         """The (key node, value node) at ``path``; the deepest existing ancestor if missing."""
-        node = self.root
-        key_node: Node | None = None
-        for part in path:
-            if isinstance(node, MappingNode):
-                found = self._mapping(node).get(part)
-                if found is None:
-                    return key_node, node
-                key_node, node = found
-            elif isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
-                key_node, node = None, node.value[part]
-            else:
-                return key_node, node
+        key_node, node, _ = self._find(tuple(path))
         return key_node, node
+
+    def _find(self, path: PathT) -> tuple[Node | None, Node | None, bool]:
+        """``_walk`` plus whether ``path`` exists, memoised per path.
+
+        The loader asks for the position of every flow and step; their
+        parents are shared, so each lookup is one step from a cached parent.
+        """
+        found = self._walked.get(path)
+        if found is not None:
+            return found
+        if not path:
+            result: tuple[Node | None, Node | None, bool] = (None, self.root, True)
+        else:
+            key_node, node, exists = self._find(path[:-1])
+            part = path[-1]
+            result = (key_node, node, False)
+            if exists and isinstance(node, MappingNode):
+                hit = self._mapping(node).get(part)
+                if hit is not None:
+                    result = (hit[0], hit[1], True)
+            elif exists and isinstance(node, SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                result = (None, node.value[part], True)
+        self._walked[path] = result
+        return result
 
     def locate(self, path: Sequence[str | int]) -> Location:
         """Position of the value at ``path`` (or of its nearest existing ancestor)."""
@@ -216,7 +200,7 @@ def _merged_items(node: MappingNode) -> Iterator[tuple[Node, Node]]:
     """Mapping items with YAML merge keys (``<<: *base``) expanded; explicit keys win."""
     merged: list[tuple[Node, Node]] = []
     for key, value in node.value:
-        if key.tag == _TAG + "merge":
+        if key.tag == _MERGE:
             sources = value.value if isinstance(value, SequenceNode) else [value]
             for src in sources:
                 if isinstance(src, MappingNode):
@@ -229,107 +213,293 @@ def _merged_items(node: MappingNode) -> Iterator[tuple[Node, Node]]:
 _ESCAPE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (nests: only the outermost pause resumes it)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def decode(raw: bytes, file: str) -> str:
+    """Bytes to text, refusing what cannot be a manifest (too big, binary, not UTF-8)."""
+    if len(raw) > MAX_BYTES:
+        raise ManifestError(
+            Problem(
+                Location(file),
+                "",
+                f"the file is {len(raw) / 1048576:.1f} MiB; manifests are limited to "
+                f"{MAX_BYTES // 1048576} MiB (split it, or check that the right file was given)",
+            )
+        )
+    if b"\x00" in raw[:8192]:
+        raise ManifestError(
+            Problem(Location(file), "", "this is a binary file, not YAML (check that the right file was given)")
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ManifestError(
+            Problem(
+                Location(file, line, col),
+                "",
+                f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
+            )
+        ) from None
+
+
 def parse_yaml(raw: bytes | str, file: str) -> Source:
     """Parse one YAML document into a :class:`Source`; every problem is a ``ManifestError``."""
-    if isinstance(raw, bytes):
-        if len(raw) > MAX_BYTES:
-            raise ManifestError(
-                Problem(
-                    Location(file),
-                    "",
-                    f"the file is {len(raw) / 1048576:.1f} MiB; manifests are limited to "
-                    f"{MAX_BYTES // 1048576} MiB (split it, or check that the right file was given)",
-                )
-            )
-        if b"\x00" in raw[:8192]:
-            raise ManifestError(Problem(Location(file), "", "this is a binary file, not YAML"))
+    text = decode(raw, file) if isinstance(raw, bytes) else raw
+    with gc_paused():
+        loader = _LOADER(text)
         try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = raw.count(b"\n", 0, exc.start) + 1
-            col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-            raise ManifestError(
-                Problem(
-                    Location(file, line, col),
-                    "",
-                    f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x}); save it as UTF-8",
-                )
-            ) from None
-    else:
-        text = raw
-    loader = _LOADER(text)
-    try:
-        root = loader.get_single_node()
-    except _Abort as exc:
-        raise ManifestError(Problem(_mark_loc(file, exc.mark), "", exc.message)) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        message = exc.problem or "invalid YAML"
-        if exc.context and exc.problem:
-            message = f"{exc.context}: {exc.problem}"
-        raise ManifestError(Problem(_mark_loc(file, mark), "", f"invalid YAML: {message}")) from None
-    except yaml.YAMLError as exc:
-        raise ManifestError(Problem(Location(file), "", f"invalid YAML: {_ESCAPE.sub('?', str(exc))}")) from None
-    except RecursionError:
-        raise ManifestError(Problem(Location(file), "", f"nesting deeper than {MAX_DEPTH} levels")) from None
-    finally:
-        loader.dispose()
-    problems = [Problem(_mark_loc(file, mark), "", message) for message, mark, _ in loader.problems]
-    data = None
-    if root is not None:
-        data = _Converter(file, problems).convert(root)
+            root = loader.get_single_node()
+        except yaml.MarkedYAMLError as exc:
+            raise ManifestError(_syntax_problem(text, file, exc)) from None
+        except yaml.YAMLError as exc:
+            raise ManifestError(Problem(Location(file), "", f"invalid YAML: {_ESCAPE.sub('?', str(exc))}")) from None
+        except RecursionError:  # pragma: no cover - only the pure-Python parser recurses
+            raise ManifestError(Problem(Location(file), "", f"nesting deeper than {MAX_DEPTH} levels")) from None
+        finally:
+            loader.dispose()
+        problems: list[Problem] = []
+        data = None
+        if root is not None:
+            try:
+                data = _Converter(file, problems).convert(root, (), 0)
+            except _Abort as exc:
+                raise ManifestError(Problem(_mark_loc(file, exc.mark), _short(exc.path), exc.message)) from None
     if problems:
         raise ManifestError(problems)
     return Source(file, data, root)
 
 
-def _mark_loc(file: str, mark: yaml.Mark | None) -> Location:
+def _syntax_problem(text: str, file: str, exc: yaml.MarkedYAMLError) -> Problem:
+    """A YAML syntax error as a Problem, with the dotted path of where the parser got to."""
+    mark = exc.problem_mark or exc.context_mark
+    problem = (exc.problem or "invalid YAML").strip()
+    if exc.context and exc.problem:
+        problem = f"{exc.context.strip()}: {problem}"
+    hint = None
+    if mark is not None and _char_at(text, mark) == "\t":
+        problem = "a tab character where YAML expects spaces"
+        hint = "YAML indents with spaces only; replace the tab with spaces"
+    elif "mapping values are not allowed" in problem:
+        hint = "a value that contains ': ' must be quoted, for example \"echo status: ok\""
+    elif "found undefined alias" in problem or "found unknown alias" in problem:
+        hint = "define the anchor (&name) before its alias (*name)"
+    path, last_line = _path_before_error(text)
+    if mark is not None and mark.line > last_line + 1 and path:
+        # The parser reads ahead: the key just before the error may not have become an event
+        # yet, so only the enclosing mapping is certain.
+        path = path[:-1]
+    return Problem(_mark_loc(file, mark), dotted(path), f"invalid YAML: {problem}", hint)
+
+
+def _char_at(text: str, mark: Any) -> str:
+    """The character a parser mark points at ('' past the end)."""
+    lines = text.split("\n")
+    if 0 <= mark.line < len(lines) and 0 <= mark.column < len(lines[mark.line]):
+        return lines[mark.line][mark.column]
+    return ""
+
+
+def _short(path: PathT) -> str:
+    """A dotted path, elided in the middle when it is absurdly deep."""
+    if len(path) <= 12:
+        return dotted(path)
+    return f"{dotted(path[:6])}...{dotted(path[-2:])}" if isinstance(path[-2], str) else f"{dotted(path[:6])}..."
+
+
+def _path_before_error(text: str) -> tuple[PathT, int]:
+    """Where the event stream had got to when parsing failed, and the line of its last event (0-based).
+
+    Best effort, for the message only.
+    """
+    stack: list[list[Any]] = []  # [kind, key-or-index, expecting_key]
+    path: PathT = ()
+    line = 0
+    try:
+        for event in yaml.parse(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+            line = event.start_mark.line if event.start_mark is not None else line
+            if isinstance(event, ScalarEvent | AliasEvent | MappingStartEvent | SequenceStartEvent):
+                if stack and stack[-1][0] == "map":
+                    frame = stack[-1]
+                    if frame[2]:
+                        frame[1] = event.value if isinstance(event, ScalarEvent) else "?"
+                        frame[2] = False
+                        path = tuple(f[1] for f in stack if f[1] is not None and f[1] != -1)
+                        continue
+                    frame[2] = True
+                elif stack:
+                    stack[-1][1] += 1
+                if isinstance(event, MappingStartEvent):
+                    stack.append(["map", None, True])
+                elif isinstance(event, SequenceStartEvent):
+                    stack.append(["seq", -1, False])
+            elif isinstance(event, MappingEndEvent | SequenceEndEvent):
+                stack.pop()
+                if stack and stack[-1][0] == "map":
+                    stack[-1][2] = True
+            path = tuple(f[1] for f in stack if f[1] is not None and f[1] != -1)
+    except yaml.YAMLError:
+        pass
+    except Exception:  # pragma: no cover - the path is decoration; never let it hide the real error
+        return (), 0
+    return path, line
+
+
+def _mark_loc(file: str, mark: Any) -> Location:
     if mark is None:
         return Location(file)
     return Location(file, mark.line + 1, mark.column + 1)
 
 
+class _Abort(Exception):
+    """Stops the pass at once (alias bomb, nesting too deep)."""
+
+    def __init__(self, message: str, mark: Any, path: PathT) -> None:
+        super().__init__(message)
+        self.message = message
+        self.mark = mark
+        self.path = path
+
+
 class _Converter:
-    """Node tree to plain data, constructing only the core YAML scalar types."""
+    """Node graph to plain data in one memoised pass, checking as it goes.
+
+    ``memo`` maps a node's id to its converted value and expanded size, so a
+    node reached again through an alias costs one dict lookup: the pass is
+    linear in the number of *distinct* nodes even for a bomb.
+    """
 
     def __init__(self, file: str, problems: list[Problem]) -> None:
         self.file = file
         self.problems = problems
-        self.memo: dict[int, Any] = {}
+        self.memo: dict[int, tuple[Any, int]] = {}
+        self.expanded = 0
 
-    def convert(self, node: Node) -> Any:
-        cached = self.memo.get(id(node), _MISSING)
-        if cached is not _MISSING:
+    def _problem(self, node: Node, path: PathT, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(_mark_loc(self.file, node.start_mark), dotted(path), message, hint))
+
+    def convert(self, node: Node, path: PathT, depth: int) -> Any:
+        return self._convert(node, path, depth)[0]
+
+    def _convert(self, node: Node, path: PathT, depth: int) -> tuple[Any, int]:
+        cached = self.memo.get(id(node))
+        if cached is not None:
+            self._count(cached[1], node, path)
             return cached
-        if node.tag not in _PLAIN_TAGS:
-            self.problems.append(
-                Problem(
-                    _mark_loc(self.file, node.start_mark),
-                    "",
-                    f"unsupported YAML tag {node.tag!r}: manifests hold plain strings, numbers, "
-                    "booleans, lists and mappings",
-                )
+        if depth > MAX_DEPTH:
+            raise _Abort(
+                f"nesting deeper than {MAX_DEPTH} levels; a manifest never needs that many",
+                node.start_mark,
+                path,
             )
-            return None
-        result: Any
-        if isinstance(node, ScalarNode):
-            result = self._scalar(node)
+        tag = node.tag
+        if tag not in _PLAIN_TAGS:
+            self._problem(
+                node,
+                path,
+                f"unsupported YAML tag {tag.replace(_TAG, '!!')!r}",
+                "manifests hold plain strings, numbers, booleans, lists and mappings; remove the tag",
+            )
+            result: tuple[Any, int] = (None, 1)
+        elif isinstance(node, ScalarNode):
+            result = (self._scalar(node), 1)
         elif isinstance(node, SequenceNode):
-            result = [self.convert(child) for child in node.value]
+            items = []
+            size = 1
+            for i, child in enumerate(node.value):
+                if type(child) is ScalarNode and child.tag == _STR:
+                    items.append(child.value)  # the common case, without a call or a path
+                    size += 1
+                    self.expanded += 1
+                    continue
+                value, child_size = self._convert(child, (*path, i), depth + 1)
+                items.append(value)
+                size += child_size
+            result = (items, size)
         else:
             assert isinstance(node, MappingNode)
-            result = {}
-            for key, value in _merged_items(node):
-                if not isinstance(key, ScalarNode):
-                    continue
-                name = key.value
-                if name not in result:
-                    result[name] = self.convert(value)
+            result = self._mapping(node, path, depth)
         self.memo[id(node)] = result
+        self._count(1 if isinstance(node, ScalarNode) else result[1], node, path, fresh=True)
         return result
 
-    def _scalar(self, node: ScalarNode) -> Any:
+    def _count(self, size: int, node: Node, path: PathT, *, fresh: bool = False) -> None:
+        """Add a node's expanded size to the document's total; a fresh container's children were counted."""
+        self.expanded += 1 if fresh and not isinstance(node, ScalarNode) else size
+        if self.expanded > MAX_EXPANDED_NODES:
+            raise _Abort(
+                f"the document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases "
+                "(an alias bomb?); write the repeated parts out or use fewer nested aliases",
+                node.start_mark,
+                path,
+            )
+
+    def _mapping(self, node: MappingNode, path: PathT, depth: int) -> tuple[dict[str, Any], int]:
+        result: dict[str, Any] = {}
+        seen: dict[str, Node] = {}
+        size = 1
+        merges: list[Node] = []
+        for key, value in node.value:
+            if not isinstance(key, ScalarNode):
+                self._problem(key, path, "mapping keys must be plain strings, not lists or mappings")
+                continue
+            if key.tag == _MERGE:
+                merges.append(value)
+                continue
+            name = key.value
+            if key.tag not in _PLAIN_TAGS:
+                self._problem(
+                    key,
+                    (*path, name),
+                    f"unsupported YAML tag {key.tag.replace(_TAG, '!!')!r} on a key",
+                    "remove the tag",
+                )
+            first = seen.get(name)
+            if first is not None:
+                self._problem(
+                    key,
+                    (*path, name),
+                    f"duplicate key {name!r} (first defined at line {first.start_mark.line + 1})",
+                    "YAML would silently keep only the last one; remove or rename one of them",
+                )
+                continue
+            seen[name] = key
+            if type(value) is ScalarNode and value.tag == _STR:
+                result[name] = value.value  # the common case, without a call or a path
+                size += 2
+                self.expanded += 1
+                continue
+            converted, child_size = self._convert(value, (*path, name), depth + 1)
+            result[name] = converted
+            size += 1 + child_size
+        for merge in merges:
+            converted, child_size = self._convert(merge, (*path, "<<"), depth + 1)
+            size += child_size
+            sources = converted if isinstance(converted, list) else [converted]
+            if not all(isinstance(s, dict) for s in sources):
+                self._problem(merge, (*path, "<<"), "a merge key (<<) takes a mapping or a list of mappings")
+                continue
+            for src in sources:
+                for k, v in src.items():
+                    result.setdefault(k, v)
+        return result, size
+
+    @staticmethod
+    def _scalar(node: ScalarNode) -> Any:
         tag = node.tag
+        if tag == _TAG + "str":
+            return node.value
         if tag == _TAG + "int":
             return _SCALARS.construct_yaml_int(node)
         if tag == _TAG + "float":
@@ -338,8 +508,5 @@ class _Converter:
             return _SCALARS.construct_yaml_bool(node)
         if tag == _TAG + "null":
             return None
-        # Strings, and timestamps kept as the text the author wrote (a date parameter stays "2024-01-01").
+        # Timestamps are kept as the text the author wrote (a date parameter stays "2024-01-01").
         return node.value
-
-
-_MISSING = object()
