@@ -66,8 +66,12 @@ class _Ctx:
     def __init__(self, source: Source) -> None:
         self.source = source
         self.problems: list[Problem] = []
+        #: Strings whose template could not render; checks of their value would only repeat that.
+        self.unrendered: set[PathT] = set()
 
     def error(self, path: PathT, message: str, hint: str | None = None, *, key: bool = False) -> None:
+        if path in self.unrendered:
+            return
         loc = self.source.locate_key(path) if key else self.source.locate(path)
         self.problems.append(Problem(loc, dotted(path), message, hint))
 
@@ -397,10 +401,12 @@ def _render_all(
         try:
             names = referenced_vars(text)
             if names & unset:
+                ctx.unrendered.add(path)
                 return text  # "has no default and no value" is reported at the var
             result = render(text, variables)
         except TemplateError as exc:
             ctx.error(path, exc.message, exc.hint)
+            ctx.unrendered.add(path)
             return text
         if names & sensitive_vars:
             sensitive_values.add(result)
@@ -901,6 +907,17 @@ class _Builder:
     def _parameters(self, raw: dict[str, Any], path: PathT) -> dict[str, m.Parameter]:
         result = {}
         kinds = {str: "string", bool: "bool", int: "int", float: "float", list: "list"}
+        env_names: dict[str, str] = {}
+        for name in raw:
+            env = f"FLOWPLAN_PARAM_{str(name).upper()}"
+            if env in env_names:
+                self.error(
+                    (*path, name),
+                    f"parameters {env_names[env]!r} and {name!r} both reach steps as ${env}",
+                    "rename one of them",
+                    key=True,
+                )
+            env_names[env] = str(name)
         for name, spec in raw.items():
             if isinstance(spec, dict):
                 if "default" not in spec:

@@ -390,12 +390,18 @@ class _Converter:
         self.problems.append(Problem(_mark_loc(self.file, node.start_mark), dotted(path), message, hint))
 
     def convert(self, node: Node, path: PathT, depth: int) -> Any:
-        return self._convert(node, path, depth)[0]
+        return self._convert(node, path, depth, node.start_mark)[0]
 
-    def _convert(self, node: Node, path: PathT, depth: int) -> tuple[Any, int]:
+    def _convert(self, node: Node, path: PathT, depth: int, ref: Any) -> tuple[Any, int]:
+        """Convert ``node``, reached at ``path``; ``ref`` marks where it is referenced.
+
+        libyaml resolves an alias to the anchored node itself, so a node met
+        again carries its anchor's position; problems about *this* use of it
+        point at ``ref`` (its key, or the enclosing list) instead.
+        """
         cached = self.memo.get(id(node))
         if cached is not None:
-            self._count(cached[1], node, path)
+            self._count(cached[1], ref, path)
             return cached
         if depth > MAX_DEPTH:
             raise _Abort(
@@ -423,7 +429,7 @@ class _Converter:
                     size += 1
                     self.expanded += 1
                     continue
-                value, child_size = self._convert(child, (*path, i), depth + 1)
+                value, child_size = self._convert(child, (*path, i), depth + 1, node.start_mark)
                 items.append(value)
                 size += child_size
             result = (items, size)
@@ -431,17 +437,17 @@ class _Converter:
             assert isinstance(node, MappingNode)
             result = self._mapping(node, path, depth)
         self.memo[id(node)] = result
-        self._count(1 if isinstance(node, ScalarNode) else result[1], node, path, fresh=True)
+        self._count(1 if isinstance(node, ScalarNode) else result[1], ref, path, fresh=True)
         return result
 
-    def _count(self, size: int, node: Node, path: PathT, *, fresh: bool = False) -> None:
-        """Add a node's expanded size to the document's total; a fresh container's children were counted."""
-        self.expanded += 1 if fresh and not isinstance(node, ScalarNode) else size
+    def _count(self, size: int, mark: Any, path: PathT, *, fresh: bool = False) -> None:
+        """Add a node's expanded size to the document's total; a fresh node's children were counted already."""
+        self.expanded += 1 if fresh else size
         if self.expanded > MAX_EXPANDED_NODES:
             raise _Abort(
                 f"the document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases "
                 "(an alias bomb?); write the repeated parts out or use fewer nested aliases",
-                node.start_mark,
+                mark,
                 path,
             )
 
@@ -449,13 +455,13 @@ class _Converter:
         result: dict[str, Any] = {}
         seen: dict[str, Node] = {}
         size = 1
-        merges: list[Node] = []
+        merges: list[tuple[Node, Node]] = []
         for key, value in node.value:
             if not isinstance(key, ScalarNode):
                 self._problem(key, path, "mapping keys must be plain strings, not lists or mappings")
                 continue
             if key.tag == _MERGE:
-                merges.append(value)
+                merges.append((key, value))
                 continue
             name = key.value
             if key.tag not in _PLAIN_TAGS:
@@ -480,15 +486,15 @@ class _Converter:
                 size += 2
                 self.expanded += 1
                 continue
-            converted, child_size = self._convert(value, (*path, name), depth + 1)
+            converted, child_size = self._convert(value, (*path, name), depth + 1, key.start_mark)
             result[name] = converted
             size += 1 + child_size
-        for merge in merges:
-            converted, child_size = self._convert(merge, (*path, "<<"), depth + 1)
+        for merge_key, merge in merges:
+            converted, child_size = self._convert(merge, (*path, "<<"), depth + 1, merge_key.start_mark)
             size += child_size
             sources = converted if isinstance(converted, list) else [converted]
             if not all(isinstance(s, dict) for s in sources):
-                self._problem(merge, (*path, "<<"), "a merge key (<<) takes a mapping or a list of mappings")
+                self._problem(merge_key, (*path, "<<"), "a merge key (<<) takes a mapping or a list of mappings")
                 continue
             for src in sources:
                 for k, v in src.items():
