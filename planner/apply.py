@@ -175,7 +175,17 @@ def apply_plan(
                 writer.create(_resource(change))
         elif change.action is Action.DELETE:
             writer.delete(_live(change))
+        elif change.action is Action.MOVE:
+            if change.fires:
+                # never two live schedules or triggers: the old one goes first, the new one right after
+                writer.delete(_old_live(change))
+                writer.create(_resource(change))
+            else:
+                writer.create(_resource(change))
+                with lock:
+                    deferred.append(change)
 
+    deferred: list[ResourceChange] = []
     for wave in plan.waves:
         todo: list[ResourceChange] = []
         for address in wave:
@@ -190,6 +200,8 @@ def apply_plan(
             continue
         for change in todo:
             entries[change.address.backend][change.address] = _intent(change)
+            if change.moved_from is not None:
+                entries[change.address.backend][change.moved_from] = _old_intent(change)
         save({c.address.backend for c in todo})
         workers = max(1, min(options.parallelism, len(todo)))
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="flowplan-write") as pool:
@@ -215,6 +227,7 @@ def apply_plan(
                         # keep the intent: the next run reads back and repairs
                         continue
         save({c.address.backend for c in todo})
+    _clean_up_moves(deferred, writers, order, outcome, entries, save, on_event)
     if not options.dry_run:
         outcome.revision = _record_revision(result, backends, entries, inventory_state, provenance, outcome)
     return outcome
@@ -252,11 +265,61 @@ def _live(change: ResourceChange) -> Any:
     )
 
 
+def _old_live(change: ResourceChange) -> Any:
+    from planner.resources import LiveResource
+
+    assert change.before is not None and change.moved_from is not None
+    return LiveResource(
+        address=change.moved_from,
+        body=change.before,
+        version=change.live_version or "",
+        meta=dict(change.live_meta),
+        protected=change.protect,
+    )
+
+
+def _old_intent(change: ResourceChange) -> InventoryEntry:
+    return InventoryEntry(spec_hash(change.before or {}, change.volatile_paths), "pending-delete", change.flow)
+
+
+def _clean_up_moves(
+    deferred: list[ResourceChange],
+    writers: Mapping[str, Any],
+    order: Any,
+    outcome: ApplyOutcome,
+    entries: dict[str, dict[Address, InventoryEntry]],
+    save: Callable[[set[str]], None],
+    on_event: Event | None,
+) -> None:
+    """Delete the old objects of moves once everything that used them has moved (dependents first).
+
+    A move whose dependents failed keeps its old object: the old schedule may
+    still point at it, and the next run finishes the job.
+    """
+    troubled = set(outcome.failed) | set(outcome.skipped)
+    ready = [c for c in deferred if not (order.dependents(c.address) & troubled)]
+    ranks = getattr(order, "ranks", {})
+    ready.sort(key=lambda c: (-ranks.get((c.address.backend, c.address.kind), 0), c.address.sort_key()))
+    for change in ready:
+        assert change.moved_from is not None
+        try:
+            writers[change.address.backend].delete(_old_live(change))
+        except FlowplanError as exc:
+            outcome.failed[change.moved_from] = exc.render()
+            if on_event:
+                on_event("fail", change, f"removing {change.moved_from}: {exc.message}")
+            continue
+        entries[change.address.backend].pop(change.moved_from, None)
+    if ready:
+        save({c.address.backend for c in ready})
+
+
 def _intent(change: ResourceChange) -> InventoryEntry:
     state = {
         Action.CREATE: "pending-create",
         Action.UPDATE: "pending-update",
         Action.ADOPT: "pending-update",
+        Action.MOVE: "pending-create",
         Action.REPLACE: "pending-update",
         Action.DELETE: "pending-delete",
     }[change.action]
@@ -268,6 +331,8 @@ def _confirm(entries: dict[Address, InventoryEntry], change: ResourceChange) -> 
     if change.action is Action.DELETE:
         entries.pop(change.address, None)
         return
+    if change.action is Action.MOVE and change.fires and change.moved_from is not None:
+        entries.pop(change.moved_from, None)
     assert change.after is not None
     entries[change.address] = InventoryEntry(spec_hash(change.after, change.volatile_paths), "applied", change.flow)
 

@@ -47,6 +47,7 @@ class ApplyOrder:
     """
 
     def __init__(self, changes: Sequence[ResourceChange], ranks: Mapping[tuple[str, str], int]) -> None:
+        self.ranks = dict(ranks)
         self.graph = nx.DiGraph()
         by_address = {c.address: c for c in changes}
         self.writes = [c for c in changes if c.action is not Action.DELETE]

@@ -91,6 +91,18 @@ class Provenance:
 
 
 @dataclass(frozen=True)
+class Toggle:
+    """Where an object that starts runs (a schedule, a rule) is switched on and off, and the two values.
+
+    A move carries an operator's pause over to the new object through it.
+    """
+
+    pointer: str
+    on: Any
+    off: Any
+
+
+@dataclass(frozen=True)
 class Resource:
     """A desired resource, as a compiler produced it.
 
@@ -98,6 +110,8 @@ class Resource:
     provenance and spec-hash markers); ``replace_paths`` are pointers whose
     change cannot be made in place; ``sensitive_paths`` point at values that
     are never shown. ``notes`` are display-only remarks for the plan.
+    ``fires`` marks objects that start runs (schedules, triggers): a move
+    never lets the old and the new one be live at the same time.
     """
 
     address: Address
@@ -109,6 +123,8 @@ class Resource:
     sensitive_paths: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     protect: bool = False
+    fires: bool = False
+    toggle: Toggle | None = None
 
     @property
     def spec_hash(self) -> str:

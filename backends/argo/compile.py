@@ -48,6 +48,7 @@ from planner.resources import (
     Address,
     Provenance,
     Resource,
+    Toggle,
     join_pointer,
     spec_hash,
 )
@@ -400,6 +401,8 @@ class _Compilation:
             sensitive_paths=tuple(_pointers_to(body, self.sensitive)),
             notes=tuple(notes),
             protect=draft.flow.protect if draft.flow is not None else False,
+            fires=draft.kind in ("CronWorkflow", "Sensor"),
+            toggle=Toggle("/spec/suspend", False, True) if draft.kind == "CronWorkflow" else None,
         )
 
 

@@ -45,6 +45,9 @@ NoColorOpt = Annotated[bool, typer.Option("--no-color", help="no ANSI colours (a
 AllowDestroyOpt = Annotated[
     bool, typer.Option("--allow-destroy", help="allow deleting more than 10 objects or everything a backend holds")
 ]
+AdoptOpt = Annotated[
+    bool, typer.Option("--adopt", help="take over unowned objects that already sit at the manifest's names")
+]
 ParallelismOpt = Annotated[int, typer.Option("--parallelism", min=1, max=64, help="writes in flight per wave")]
 
 
@@ -139,17 +142,25 @@ def plan(
     ] = False,
     destroy: Annotated[bool, typer.Option("--destroy", help="plan the removal of everything owned")] = False,
     allow_destroy: AllowDestroyOpt = False,
+    adopt: AdoptOpt = False,
     no_color: NoColorOpt = False,
 ) -> int:
     """Show what apply would change. Reads live state; writes nothing and takes no lock."""
+    from planner.builder import PlanOptions
     from planner.cli.planning import make_plan, save_plan
 
     _check_format(fmt)
     options = _options(file, var, var_file, branch, enable_schedules)
-    _session, result = make_plan(options, targets=target or (), destroy=destroy, allow_destroy=allow_destroy)
+    plan_options = PlanOptions(
+        targets=tuple(target or ()),
+        mode="destroy" if destroy else "normal",
+        allow_destroy=allow_destroy,
+        adopt=adopt,
+    )
+    _session, result = make_plan(options, plan_options=plan_options)
     _out(_render(result.plan, fmt, _color(no_color)))
     if out:
-        save_plan(out, result.plan, options, allow_destroy=allow_destroy)
+        save_plan(out, result.plan, options, plan_options)
         _err(f"Saved the plan to {out}. It holds sensitive values: keep it out of logs and artifacts you share.")
     if detailed_exitcode and (not result.plan.is_empty or result.plan.conflicts):
         return 2
@@ -200,6 +211,7 @@ def apply(
     target: TargetOpt = None,
     auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation (CI)")] = False,
     allow_destroy: AllowDestroyOpt = False,
+    adopt: AdoptOpt = False,
     parallelism: ParallelismOpt = 10,
     dry_run: Annotated[
         str | None, typer.Option("--dry-run", help="server: send every write as a dry run; nothing persists")
@@ -207,6 +219,7 @@ def apply(
     no_color: NoColorOpt = False,
 ) -> int:
     """Make the deployed state match the manifest (or apply a saved plan exactly)."""
+    from planner.builder import PlanOptions
     from planner.cli.planning import apply_command
 
     if dry_run not in (None, "server"):
@@ -216,13 +229,11 @@ def apply(
     return apply_command(
         plan_file=plan_file,
         options=_options(file, var, var_file, branch, enable_schedules),
-        targets=tuple(target or ()),
+        plan_options=PlanOptions(targets=tuple(target or ()), allow_destroy=allow_destroy, adopt=adopt),
         auto_approve=auto_approve,
-        allow_destroy=allow_destroy,
         parallelism=parallelism,
         dry_run=dry_run == "server",
         color=_color(no_color),
-        destroy=False,
     )
 
 
@@ -238,18 +249,63 @@ def destroy(
     no_color: NoColorOpt = False,
 ) -> int:
     """Remove everything flowplan owns for this project and branch (protected flows excepted: the plan stops)."""
+    from planner.builder import PlanOptions
     from planner.cli.planning import apply_command
 
     return apply_command(
         plan_file=None,
         options=_options(file, var, var_file, branch, False),
-        targets=tuple(target or ()),
+        plan_options=PlanOptions(targets=tuple(target or ()), mode="destroy", allow_destroy=True),
         auto_approve=auto_approve,
-        allow_destroy=True,
         parallelism=parallelism,
         dry_run=False,
         color=_color(no_color),
-        destroy=True,
+    )
+
+
+@app.command("import")
+def import_(
+    address: Annotated[str, typer.Argument(help="the address flowplan would create, e.g. prod.CronWorkflow.ml/x")],
+    from_name: Annotated[
+        str | None, typer.Option("--from", help="the existing object's name, when it differs from the address's")
+    ] = None,
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    branch: BranchOpt = "prod",
+    enable_schedules: EnableSchedulesOpt = False,
+    auto_approve: Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation (CI)")] = False,
+    no_color: NoColorOpt = False,
+) -> int:
+    """Take over an existing object (made by hand or by Metaflow) as the manifest's resource at ADDRESS.
+
+    Without --from the object must sit at ADDRESS; flowplan stamps its markers on it and records it in
+    the inventory (the plan shows the field diff first). With --from NAME the object is replaced by one
+    at ADDRESS (schedules and triggers: the old one goes first, so a run never fires twice).
+    """
+    from planner.builder import PlanOptions
+    from planner.cli.planning import apply_command
+    from planner.resources import Address
+
+    try:
+        Address.parse(address)
+    except ValueError as exc:
+        from planner.errors import FlowplanError
+
+        raise FlowplanError(str(exc), hint="`flowplan plan --format json` lists the addresses") from None
+    plan_options = PlanOptions(
+        targets=(address,),
+        imports=() if from_name else (address,),
+        import_from=((address, from_name),) if from_name else (),
+    )
+    return apply_command(
+        plan_file=None,
+        options=_options(file, var, var_file, branch, enable_schedules),
+        plan_options=plan_options,
+        auto_approve=auto_approve,
+        parallelism=1,
+        dry_run=False,
+        color=_color(no_color),
     )
 
 

@@ -33,29 +33,51 @@ def make_plan(
     targets: Sequence[str] = (),
     destroy: bool = False,
     allow_destroy: bool = False,
+    plan_options: PlanOptions | None = None,
 ) -> tuple[Session, PlanResult]:
     session = load(options)
-    result = build_plan(
-        session.manifest,
-        session.backends,
-        session.provenance,
-        PlanOptions(targets=tuple(targets), mode="destroy" if destroy else "normal", allow_destroy=allow_destroy),
-    )
+    if plan_options is None:
+        plan_options = PlanOptions(
+            targets=tuple(targets), mode="destroy" if destroy else "normal", allow_destroy=allow_destroy
+        )
+    result = build_plan(session.manifest, session.backends, session.provenance, plan_options)
     return session, result
+
+
+def plan_options_json(options: PlanOptions) -> dict[str, Any]:
+    return {
+        "targets": list(options.targets),
+        "mode": options.mode,
+        "allow_destroy": options.allow_destroy,
+        "adopt": options.adopt,
+        "imports": list(options.imports),
+        "import_from": [list(pair) for pair in options.import_from],
+    }
+
+
+def plan_options_from_json(data: dict[str, Any]) -> PlanOptions:
+    return PlanOptions(
+        targets=tuple(data.get("targets", [])),
+        mode=str(data.get("mode", "normal")),
+        allow_destroy=bool(data.get("allow_destroy", False)),
+        adopt=bool(data.get("adopt", False)),
+        imports=tuple(data.get("imports", [])),
+        import_from=tuple((str(a), str(b)) for a, b in data.get("import_from", [])),
+    )
 
 
 @dataclass(frozen=True)
 class SavedPlan:
     plan: Plan
     options: ManifestOptions
-    allow_destroy: bool
+    plan_options: PlanOptions
 
 
-def save_plan(path: str, plan: Plan, options: ManifestOptions, *, allow_destroy: bool) -> None:
+def save_plan(path: str, plan: Plan, options: ManifestOptions, plan_options: PlanOptions) -> None:
     payload = {
         "plan": plan.to_json(redact=False, bodies=True),
         "manifest_options": options.to_json(),
-        "allow_destroy": allow_destroy,
+        "plan_options": plan_options_json(plan_options),
     }
     document = {
         "kind": PLAN_FILE_KIND,
@@ -88,9 +110,10 @@ def read_plan_file(path: str) -> SavedPlan:
     try:
         plan = Plan.from_json(payload["plan"])
         options = ManifestOptions.from_json(payload["manifest_options"])
+        plan_options = plan_options_from_json(payload.get("plan_options", {}))
     except (KeyError, ValueError, TypeError) as exc:
         raise StalePlanError(f"{path} cannot be read as a plan ({exc})") from None
-    return SavedPlan(plan, options, bool(payload.get("allow_destroy", False)))
+    return SavedPlan(plan, options, plan_options)
 
 
 def check_same(expected: Plan, actual: Plan, what: str) -> None:
@@ -117,30 +140,24 @@ def apply_command(
     *,
     plan_file: str | None,
     options: ManifestOptions,
-    targets: Sequence[str],
+    plan_options: PlanOptions,
     auto_approve: bool,
-    allow_destroy: bool,
     parallelism: int,
     dry_run: bool,
     color: bool,
-    destroy: bool,
 ) -> int:
+    destroy = plan_options.mode == "destroy"
     if plan_file is not None:
         saved = read_plan_file(plan_file)
-        session, result = make_plan(
-            saved.options,
-            targets=saved.plan.inputs.targets,
-            destroy=saved.plan.inputs.mode == "destroy",
-            allow_destroy=saved.allow_destroy,
-        )
+        session, result = make_plan(saved.options, plan_options=saved.plan_options)
         check_same(saved.plan, result.plan, f"the saved plan {plan_file}")
         shown = saved.plan
-        plan_options = (saved.plan.inputs.targets, saved.plan.inputs.mode == "destroy", saved.allow_destroy)
+        plan_options = saved.plan_options
+        destroy = plan_options.mode == "destroy"
     else:
-        session, result = make_plan(options, targets=targets, destroy=destroy, allow_destroy=allow_destroy)
+        session, result = make_plan(options, plan_options=plan_options)
         sys.stdout.write(render_text(result.plan, color=color))
         shown = result.plan
-        plan_options = (tuple(targets), destroy, allow_destroy)
     if result.plan.is_empty:
         sys.stdout.write("Nothing to apply.\n" if plan_file else "")
         return 1 if result.plan.conflicts else 0
@@ -152,9 +169,7 @@ def apply_command(
     try:
         if not dry_run:
             # Plan again under the lock: apply exactly what was shown, or nothing.
-            _, locked = make_plan(
-                session.options, targets=plan_options[0], destroy=plan_options[1], allow_destroy=plan_options[2]
-            )
+            _, locked = make_plan(session.options, plan_options=plan_options)
             check_same(shown, locked.plan, "the plan shown")
             result = locked
         progress = Progress(len(result.plan.changes), dry_run=dry_run)
@@ -192,7 +207,14 @@ def _outcome_summary(plan: Plan, succeeded: Sequence[Any], dry_run: bool) -> str
     for change in plan.changes:
         if change.address in done:
             counts[change.action.value] = counts.get(change.action.value, 0) + 1
-    words = {"create": "created", "update": "updated", "replace": "replaced", "delete": "destroyed", "adopt": "adopted"}
-    parts = [f"{counts.get(k, 0)} {v}" for k, v in words.items() if counts.get(k) or k != "adopt"]
+    words = {
+        "create": "created",
+        "update": "updated",
+        "replace": "replaced",
+        "delete": "destroyed",
+        "adopt": "adopted",
+        "move": "moved",
+    }
+    parts = [f"{counts.get(k, 0)} {v}" for k, v in words.items() if counts.get(k) or k not in ("adopt", "move")]
     head = "Dry run complete (nothing persisted)" if dry_run else "Apply complete"
     return f"{head}: {', '.join(parts)}."
