@@ -3,16 +3,15 @@ moto's server for AWS (tests/support/aws_fixtures.py), and small helpers for CLI
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import pytest
 
 from tests.support.fixtures import *  # noqa: F403
 
-try:
+with contextlib.suppress(ImportError):  # until the Step Functions backend lands
     from tests.support.aws_fixtures import *  # noqa: F403
-except ImportError:  # pragma: no cover - until the Step Functions backend lands
-    pass
 
 
 @pytest.fixture(autouse=True)
