@@ -58,7 +58,9 @@ def field_diffs(
         return ()
     left = dict(before) if before is not None else {}
     right = dict(after) if after is not None else {}
-    tree = DeepDiff(left, right, view="tree", verbose_level=2)
+    # threshold_to_diff_deeper=0: always go down to leaves (deepdiff otherwise reports a whole mapping
+    # as changed when few keys are shared, which hides the one field a reviewer needs to see)
+    tree = DeepDiff(left, right, view="tree", verbose_level=2, threshold_to_diff_deeper=0)
     result: list[FieldDiff] = []
     for report in tree.values():
         for level in report:
