@@ -94,3 +94,23 @@ def test_fast_check_refuses_keywords_it_does_not_know() -> None:
 def test_fast_check_agrees_with_jsonschema_on_edge_cases(schema: dict[str, Any], value: Any, valid: bool) -> None:
     assert jsonschema.Draft202012Validator(schema).is_valid(value) is valid
     assert sch.compile_check(schema)(value) is valid
+
+
+def _property_names(node: Any) -> set[str]:
+    names: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                names |= set(value)
+            names |= _property_names(value)
+    elif isinstance(node, list):
+        for value in node:
+            names |= _property_names(value)
+    return names
+
+
+def test_docs_mention_every_key_of_the_schema() -> None:
+    """docs/manifest.md documents every key the schema knows (written as `key`)."""
+    docs = (REPO / "docs" / "manifest.md").read_text()
+    missing = sorted(name for name in _property_names(json_schema()) if f"`{name}`" not in docs)
+    assert missing == []
