@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from backends.argo.client import DEFAULT_TIMEOUT, ClusterSettings, Connection, Kube, RetryPolicy
+from backends.argo.client import DEFAULT_TIMEOUT, ClusterSettings, Connection, Kube
 from backends.argo.inventory import ConfigMapInventory
 from backends.argo.lock import LeaseLock
 from backends.argo.reader import ArgoReader
@@ -58,7 +58,7 @@ class ArgoBackend:
         self.connection = Connection(ClusterSettings.from_settings(spec.name, settings, base_dir))
         self.kube = Kube(
             self.connection,
-            retry=extra.get("retry") or RetryPolicy(),
+            retry=extra.get("retry"),
             timeout=tuple(extra.get("timeout") or DEFAULT_TIMEOUT),  # type: ignore[arg-type]
         )
         self.shard_bytes: int | None = extra.get("inventory_shard_bytes")

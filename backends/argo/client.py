@@ -357,6 +357,8 @@ class RetryPolicy:
         return min(wait, self.retry_after_cap)
 
 
+#: The policy a backend uses unless ``extra["retry"]`` says otherwise.
+DEFAULT_RETRY = RetryPolicy()
 #: Retry quickly in tests (the policy is per backend: ``ArgoBackend(..., extra={"retry": FAST})``).
 FAST_RETRY = RetryPolicy(attempts=5, base=0.01, cap=0.05, retry_after_cap=0.2)
 
@@ -472,12 +474,12 @@ class Kube:
         self,
         connection: Connection,
         *,
-        retry: RetryPolicy = RetryPolicy(),
+        retry: RetryPolicy | None = None,
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.connection = connection
-        self.retry = retry
+        self.retry = retry or DEFAULT_RETRY
         self.timeout = timeout
         self.sleep = sleep
         self.counts: Counter[str] = Counter()
