@@ -24,7 +24,6 @@ the TTL (5 minutes by default, renewed every 100 s) well above the skew.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import math
@@ -267,6 +266,5 @@ class LeaseLock:
         result = self.kube.attempt(lambda: self.kube.call("delete", LEASE, self.namespace, self.name, body=options))
         if isinstance(result, Failure) and result.status != 404:
             raise self.kube.error(result, verb="delete", kind=LEASE, namespace=self.namespace, name=self.name)
-        with contextlib.suppress(Exception):
-            self._rv = None
+        self._rv = None
         return holder

@@ -216,11 +216,6 @@ class ArgoWriter:
         """Delete with uid and resourceVersion preconditions; returns the server's answer (None if gone)."""
         address = live.address
         kind = kind_of(address.kind)
-        if live.protected:
-            raise BackendError(
-                f"{address} is protected (flowplan.dev/protect); flowplan does not delete it",
-                hint="set protect: false on its flow and apply first",
-            )
         preconditions: dict[str, str] = {}
         if live.meta.get("uid"):
             preconditions["uid"] = str(live.meta["uid"])

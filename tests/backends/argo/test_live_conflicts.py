@@ -256,3 +256,28 @@ def test_the_client_sleeps_for_retry_after(cluster: Cluster) -> None:
     )
     assert kube.list(CONFIG_MAP, NAMESPACE) == []
     assert slept == [3.0]
+
+
+# --------------------------------------------------------------------------- replace
+
+
+def test_replace_deletes_with_preconditions_then_creates_and_a_dry_run_persists_nothing(cluster: Cluster) -> None:
+    assert cluster.apply().code == 0
+    backend = cluster.backend()
+    live = backend.reader().read(Scope("cluster", "recsys", "prod"), [])
+    address = Address("cluster", "CronWorkflow", NAMESPACE, "recsys-prod-report")
+    current = live.owned[address]
+    body = copy.deepcopy(current.body)
+    body["spec"]["timezone"] = "Asia/Tokyo"
+
+    backend.writer(dry_run=True).replace(Resource(address, body), current)
+    untouched = cluster.objects("CronWorkflow")["recsys-prod-report"]
+    assert untouched["metadata"]["uid"] == current.meta["uid"] and untouched["spec"]["timezone"] != "Asia/Tokyo"
+
+    cluster.proxy.reset_counts()
+    backend.writer().replace(Resource(address, body), current)
+    replaced = cluster.objects("CronWorkflow")["recsys-prod-report"]
+    assert replaced["metadata"]["uid"] != current.meta["uid"] and replaced["spec"]["timezone"] == "Asia/Tokyo"
+    assert cluster.writes() == {"delete cronworkflows": 1, "create cronworkflows": 1}
+    with pytest.raises(ConflictError, match="changed since the plan"):
+        backend.writer().delete(current)  # the planned uid and resourceVersion are gone: never deletes the new one
