@@ -350,6 +350,9 @@ def _resolve_vars(
         except ManifestError as exc:
             ctx.problems.extend(exc.problems)
             continue
+        except OSError as exc:
+            ctx.problems.append(Problem(Location(display), "", f"cannot read the var file: {exc.strerror or exc}"))
+            continue
         file_vars = var_source.data
         if file_vars is None:
             continue
@@ -459,6 +462,9 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
+
+
+_NO_RESOURCES = m.Resources()
 
 
 class _Builder:
@@ -949,7 +955,8 @@ class _Builder:
     ) -> dict[str, m.Step] | None:
         steps: dict[str, m.Step] = {}
         edges: dict[str, list[str]] = {}
-        ok = True
+        ok = True  # every step could be built
+        edges_ok = True  # every next: names another step, so the graph rules can be checked
         for name, spec in raw.items():
             spec = _dict(spec)
             spath: PathT = (*path, name)
@@ -963,10 +970,10 @@ class _Builder:
                         f"unknown step {target!r}",
                         did_you_mean(target, raw) or "steps: " + ", ".join(raw),
                     )
-                    ok = False
+                    edges_ok = False
                 elif target == name:
                     self.error(where, f"step {name!r} leads to itself")
-                    ok = False
+                    edges_ok = False
             if len(set(nxt)) != len(nxt):
                 self.error((*spath, "next"), "lists the same step twice")
             edges[name] = [t for t in nxt if t in raw and t != name]
@@ -982,7 +989,8 @@ class _Builder:
             else:
                 ok = False
                 continue
-            resources = self._resources(_dict(spec.get("resources")), (*spath, "resources"))
+            raw_resources = spec.get("resources")
+            resources = self._resources(raw_resources, (*spath, "resources")) if raw_resources else _NO_RESOURCES
             env = {}
             for key, value in _dict(spec.get("env")).items():
                 if isinstance(value, dict):
@@ -1012,7 +1020,7 @@ class _Builder:
                 description=_str(spec.get("description")),
                 loc=self.ctx.loc(spath),
             )
-        if ok:
+        if edges_ok:
             for problem in find_graph_problems(edges):
                 if problem.step is None:
                     self.error(path, problem.message)
@@ -1033,9 +1041,10 @@ class _Builder:
                 )
                 ok = False
             names[physical] = name
-        return steps if ok and steps else None
+        return steps if ok and edges_ok and steps else None
 
-    def _resources(self, spec: dict[str, Any], path: PathT) -> m.Resources:
+    def _resources(self, raw: Any, path: PathT) -> m.Resources:
+        spec = _dict(raw)
         cpu = spec.get("cpu")
         memory = spec.get("memory")
         millis = mem = None

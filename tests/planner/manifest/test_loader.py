@@ -43,6 +43,12 @@ def test_vars_digest_changes_with_values(write_manifest: Write) -> None:
     assert load_manifest(path).vars_digest == load_manifest(path).vars_digest
 
 
+def test_unreadable_var_file_is_a_manifest_error(write_manifest: Write) -> None:
+    path = write_manifest(VARS_MANIFEST)
+    with pytest.raises(ManifestError, match="cannot read the var file"):
+        load_manifest(path, var_files=[path.parent])
+
+
 def test_var_file_values_must_be_scalars(write_manifest: Write) -> None:
     path = write_manifest(VARS_MANIFEST, **{"bad.yaml": "tag: [1, 2]\n"})
     with pytest.raises(ManifestError, match="a var's value is a string, number or boolean"):
