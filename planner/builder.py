@@ -28,6 +28,7 @@ from planner.diff import comparison_form, comparison_hash, field_diffs, ignored_
 from planner.errors import ManifestError, PlanError
 from planner.graph import ApplyOrder, kind_ranks
 from planner.manifest import IgnoreRule, Manifest
+from planner.outline import affected_flows, flow_outline
 from planner.plan import Action, Cause, Conflict, Plan, PlanInputs, ResourceChange
 from planner.resources import Address, LiveResource, Provenance, Resource, digest, spec_hash
 
@@ -159,6 +160,8 @@ def build_plan(
         untracked=tuple(sorted(untracked, key=Address.sort_key)),
         backend_targets={name: backends[name].describe() for name in names},
         sensitive_values=manifest.sensitive_values,
+        flows=flow_outline(manifest, all_desired.values()),
+        affected_flows=affected_flows(all_desired.values(), ((c.address, c.flow) for c in changes)),
     )
     return PlanResult(plan, views, order, all_desired)
 

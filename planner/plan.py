@@ -281,6 +281,10 @@ class Plan:
     untracked: tuple[Address, ...] = ()
     backend_targets: Mapping[str, str] = field(default_factory=dict)
     sensitive_values: frozenset[str] = frozenset()
+    #: Per flow of the manifest: schedule, triggers, sinks, step graph (see :mod:`planner.outline`). Display only.
+    flows: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: Per changed address: every flow it affects, shared objects included. Display only.
+    affected_flows: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
@@ -341,6 +345,8 @@ class Plan:
             "ignored_differences": self.ignored_differences,
             "untracked": [str(a) for a in self.untracked],
             "backend_targets": dict(self.backend_targets),
+            "flows": {name: dict(outline) for name, outline in self.flows.items()},
+            "affected_flows": {address: list(flows) for address, flows in self.affected_flows.items()},
         }
 
     @classmethod
@@ -359,13 +365,17 @@ class Plan:
             untracked=tuple(Address.parse(a) for a in data.get("untracked", [])),
             backend_targets=dict(data.get("backend_targets", {})),
             sensitive_values=frozenset(data.get("sensitive_values", [])),
+            flows=dict(data.get("flows", {})),
+            affected_flows={address: list(flows) for address, flows in data.get("affected_flows", {}).items()},
         )
 
     def restricted_to(self, keep: Iterable[Address]) -> Plan:
         wanted = set(keep)
         changes = tuple(c for c in self.changes if c.address in wanted)
         waves = tuple(w for w in (tuple(a for a in wave if a in wanted) for wave in self.waves) if w)
-        return replace(self, changes=changes, waves=waves)
+        kept = {str(a) for a in wanted}
+        affected = {a: f for a, f in self.affected_flows.items() if a in kept}
+        return replace(self, changes=changes, waves=waves, affected_flows=affected)
 
 
 def redact_values(value: Any, secrets: frozenset[str] | set[str]) -> Any:

@@ -82,14 +82,51 @@ def _check_format(fmt: str, allowed: tuple[str, ...] = ("text", "markdown", "jso
         raise FlowplanError(f"--format {fmt!r} is not one of {', '.join(allowed)}")
 
 
-def _render(plan: Any, fmt: str, color: bool) -> str:
+def _render(plan: Any, fmt: str, color: bool, comment_limit: int = 65_535) -> str:
     from planner.render import render_json, render_markdown, render_text
 
     if fmt == "json":
         return str(render_json(plan))
     if fmt == "markdown":
-        return str(render_markdown(plan))
+        return str(render_markdown(plan, limit=comment_limit))
     return str(render_text(plan, color=color))
+
+
+SplitOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--split",
+        help="markdown: write comment-sized parts DIR/plan-001.md ... and the whole plan to DIR/plan-full.md",
+        show_default=False,
+    ),
+]
+CommentLimitOpt = Annotated[
+    int, typer.Option("--comment-limit", min=2_000, help="markdown: characters per comment (GitHub: 65535)")
+]
+MaxPartsOpt = Annotated[
+    int, typer.Option("--max-parts", min=1, max=100, help="markdown --split: parts at most (destroys never cut)")
+]
+
+
+def _split_markdown(plan: Any, fmt: str, directory: str, comment_limit: int, max_parts: int) -> None:
+    """Write the parts and the full plan; stale parts of an earlier, longer plan are removed."""
+    from pathlib import Path
+
+    from planner.cli.redact import scrub
+    from planner.errors import FlowplanError
+    from planner.render.markdown import render_markdown_full, render_markdown_parts
+
+    if fmt != "markdown":
+        raise FlowplanError("--split needs --format markdown")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("plan-[0-9][0-9][0-9].md"):
+        stale.unlink()
+    parts = render_markdown_parts(plan, limit=comment_limit, max_parts=max_parts)
+    for number, text in enumerate(parts, start=1):
+        (folder / f"plan-{number:03d}.md").write_text(scrub(text))
+    (folder / "plan-full.md").write_text(scrub(render_markdown_full(plan)))
+    _err(f"Wrote {len(parts)} comment part(s) to {folder}/plan-001.md ... and the whole plan to {folder}/plan-full.md.")
 
 
 # --------------------------------------------------------------------------- validate, schema
@@ -144,6 +181,9 @@ def plan(
     allow_destroy: AllowDestroyOpt = False,
     adopt: AdoptOpt = False,
     no_color: NoColorOpt = False,
+    split: SplitOpt = None,
+    comment_limit: CommentLimitOpt = 65_535,
+    max_parts: MaxPartsOpt = 5,
 ) -> int:
     """Show what apply would change. Reads live state; writes nothing and takes no lock."""
     from planner.builder import PlanOptions
@@ -157,8 +197,14 @@ def plan(
         allow_destroy=allow_destroy,
         adopt=adopt,
     )
+    if split and fmt != "markdown":
+        from planner.errors import FlowplanError
+
+        raise FlowplanError("--split needs --format markdown")
     _session, result = make_plan(options, plan_options=plan_options)
-    _out(_render(result.plan, fmt, _color(no_color)))
+    _out(_render(result.plan, fmt, _color(no_color), comment_limit))
+    if split:
+        _split_markdown(result.plan, fmt, split, comment_limit, max_parts)
     if out:
         save_plan(out, result.plan, options, plan_options)
         _err(f"Saved the plan to {out}. It holds sensitive values: keep it out of logs and artifacts you share.")
@@ -317,13 +363,18 @@ def show(
     plan_file: Annotated[str, typer.Argument(help="a plan saved with `plan --out`")],
     fmt: FormatOpt = "text",
     no_color: NoColorOpt = False,
+    split: SplitOpt = None,
+    comment_limit: CommentLimitOpt = 65_535,
+    max_parts: MaxPartsOpt = 5,
 ) -> int:
     """Render a saved plan (text, markdown or json; sensitive values hidden)."""
     from planner.cli.planning import read_plan_file
 
     _check_format(fmt)
     saved = read_plan_file(plan_file)
-    _out(_render(saved.plan, fmt, _color(no_color)))
+    _out(_render(saved.plan, fmt, _color(no_color), comment_limit))
+    if split:
+        _split_markdown(saved.plan, fmt, split, comment_limit, max_parts)
     return 0
 
 
@@ -334,16 +385,51 @@ def graph(
     var_file: VarFileOpt = None,
     branch: BranchOpt = "prod",
     enable_schedules: EnableSchedulesOpt = False,
-    fmt: Annotated[str, typer.Option("--format", help="dot (apply order of the planned changes)")] = "dot",
+    fmt: Annotated[str, typer.Option("--format", help="dot or mermaid")] = "dot",
+    view: Annotated[
+        str,
+        typer.Option(
+            "--view",
+            help="apply-order (the planned changes and what must come first) or flows (the flows that change, "
+            "with steps and triggers: the picture of the PR comment)",
+        ),
+    ] = "apply-order",
+    all_flows: Annotated[
+        bool, typer.Option("--all-flows", help="--view flows: draw every flow, changed or not")
+    ] = False,
 ) -> int:
-    """Print the apply order of the planned changes as a graph."""
+    """Print the plan as a graph: the apply order, or the flows that change (DOT or Mermaid)."""
+    from planner.builder import PlanOptions
     from planner.cli.planning import make_plan
     from planner.graph import to_dot
+    from planner.render.graphs import apply_order_picture, flows_picture, to_mermaid
+    from planner.render.graphs import to_dot as picture_dot
+    from planner.render.json import plan_view
+    from planner.resources import Address
 
-    _check_format(fmt, ("dot",))
-    _, result = make_plan(_options(file, var, var_file, branch, enable_schedules), allow_destroy=True)
-    assert result.order is not None
-    _out(to_dot(result.order, {c.address: c.action for c in result.plan.changes}))
+    _check_format(fmt, ("dot", "mermaid"))
+    if view not in ("apply-order", "flows"):
+        from planner.errors import FlowplanError
+
+        raise FlowplanError(f"--view {view!r} is not one of apply-order, flows")
+    options = _options(file, var, var_file, branch, enable_schedules)
+    _, result = make_plan(options, plan_options=PlanOptions(allow_destroy=True))
+    if view == "flows":
+        picture = flows_picture(plan_view(result.plan), all_flows=all_flows)
+        _out(to_mermaid(picture) if fmt == "mermaid" else picture_dot(picture))
+        return 0
+    order = result.order
+    assert order is not None
+    actions = {c.address: c.action for c in result.plan.changes}
+    if fmt == "dot":
+        _out(to_dot(order, actions))
+        return 0
+    nodes = sorted(order.nodes(), key=Address.sort_key)
+    edges = sorted(order.edges(), key=lambda e: (e[0].sort_key(), e[1].sort_key()))
+    picture = apply_order_picture(
+        [str(n) for n in nodes], [(str(a), str(b)) for a, b in edges], {str(a): x.value for a, x in actions.items()}
+    )
+    _out(to_mermaid(picture))
     return 0
 
 

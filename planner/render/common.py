@@ -6,14 +6,15 @@ import json
 import re
 from typing import Any
 
-ACTION_ORDER = ["delete", "replace", "adopt", "update", "create"]
-SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "noop": " "}
+ACTION_ORDER = ["delete", "replace", "move", "adopt", "update", "create"]
+SYMBOLS = {"create": "+", "update": "~", "replace": "-/+", "delete": "-", "adopt": "<=", "move": "->", "noop": " "}
 VERBS = {
     "create": "will be created",
     "update": "will be updated in place",
     "replace": "must be replaced",
     "delete": "will be destroyed",
     "adopt": "will be adopted (taken over by flowplan)",
+    "move": "will be moved (renamed)",
 }
 CAUSES = {
     "manifest": "",
@@ -22,6 +23,7 @@ CAUSES = {
     "orphan": "no longer in the manifest",
     "destroy": "destroy",
     "adopt": "adopted",
+    "moved": "",
     "manifest+drift": "manifest changed, and it was also changed outside flowplan",
 }
 MAX_VALUE = 200
@@ -45,6 +47,8 @@ def summary_line(summary: dict[str, int]) -> str:
     ]
     if summary.get("adopt"):
         parts.append(f"{summary['adopt']} to adopt")
+    if summary.get("move"):
+        parts.append(f"{summary['move']} to move")
     text = "Plan: " + ", ".join(parts) + "."
     if summary.get("unchanged"):
         text += f" {summary['unchanged']} unchanged."

@@ -1,17 +1,36 @@
-"""The JSON form of a plan (documented in docs/plan-json.md)."""
+"""The JSON form of a plan (documented in docs/plan-json.md, schema in docs/schemas/plan.schema.json)."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
+from planner.explain import parse_now, schedule_change
 from planner.plan import SENSITIVE, Plan, redact_values
 from planner.resources import has_pointer, set_pointer, without
 
 
 def plan_view(plan: Plan) -> dict[str, Any]:
-    """The redacted, JSON-ready dict every renderer starts from."""
-    return plan.to_json(redact=True, bodies=False)
+    """The redacted, JSON-ready dict every renderer starts from.
+
+    It is :meth:`Plan.to_json` (redacted, no bodies) plus what the bodies say
+    that a reader should not have to work out: for a change that adds, removes
+    or alters a schedule, ``schedule`` holds both sides in words, with the next
+    fire times (counted from the plan's ``created_at``, so the same plan always
+    renders the same) and runs per day. Computed here, not stored in the plan,
+    so saved plans stay what was planned.
+    """
+    view = plan.to_json(redact=True, bodies=False)
+    now = parse_now(plan.created_at)
+    raw = {str(c.address): c for c in plan.changes}
+    for change in view["changes"]:
+        source = raw.get(change["address"])
+        if source is None:
+            continue
+        schedule = schedule_change(source.before, source.after, now)
+        if schedule is not None:
+            change["schedule"] = redact_values(schedule, plan.sensitive_values)
+    return view
 
 
 def display_bodies(plan: Plan) -> dict[str, Any]:

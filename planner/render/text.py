@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from planner.explain import fire_time_text, rate_text
 from planner.plan import Plan
 from planner.render.common import (
     SYMBOLS,
@@ -94,17 +95,50 @@ def render_text_view(view: dict[str, Any], *, color: bool = False, create_fields
         out.append(paint(f"  {symbol} {change['address']}", symbol))
         for note in change.get("notes", []):
             out.append(paint(f"      note: {note}", "dim"))
-        if change["action"] in ("update", "replace", "adopt"):
+        if change["action"] in ("update", "replace", "adopt", "move"):
             for sign, text in diff_lines(change):
                 out.append(paint(f"      {sign} {text}", sign))
         elif change["action"] == "create" and change.get("after") is not None:
             for line in render_body_fields(change["after"], create_fields):
                 out.append(paint(f"      + {line}", "+"))
+        for line in meaning_lines(change, view):
+            out.append(paint(f"      {line}", "dim"))
         out.append("")
     out.append(paint(summary_line(view["summary"]), "bold"))
     if view.get("ignored_differences"):
         out.append(f"{view['ignored_differences']} difference(s) ignored by ignore_changes.")
     return "\n".join(out) + "\n"
+
+
+def meaning_lines(change: dict[str, Any], view: dict[str, Any]) -> list[str]:
+    """What a change means, in words: its schedule before -> after, and the flows a shared object reaches."""
+    lines = []
+    schedule = change.get("schedule")
+    if schedule:
+        before, after = schedule.get("before"), schedule.get("after")
+        lines.append(f"schedule: {_schedule_words(before)} -> {_schedule_words(after)}")
+        runs = f"runs: {_runs(before)} -> {_runs(after)}"
+        if after and after.get("next_fire_times"):
+            runs += "; next: " + ", ".join(fire_time_text(t, after["timezone"]) for t in after["next_fire_times"])
+        lines.append(runs)
+    flows = view.get("affected_flows", {}).get(change["address"], [])
+    own = change.get("flow")
+    if flows and not (own and set(flows) <= {own}):
+        lines.append("shared: reaches flow(s) " + ", ".join(flows))
+    return lines
+
+
+def _schedule_words(side: dict[str, Any] | None) -> str:
+    if side is None:
+        return "(none)"
+    text = f"{side['words']} ({', '.join(side['expressions'])}, {side['timezone']})"
+    return text + (" suspended" if side["suspended"] else "")
+
+
+def _runs(side: dict[str, Any] | None) -> str:
+    if side is None:
+        return "0"
+    return "0 (suspended)" if side["suspended"] else rate_text(side["runs_per_day"])
 
 
 def render_body_fields(body: dict[str, Any], limit: int = CREATE_FIELDS) -> list[str]:
