@@ -939,6 +939,7 @@ class _Builder:
             kind = declared if isinstance(declared, str) else inferred
             if declared is not None and not _fits(default, kind):
                 self.error((*path, name, "default"), f"default {default!r} is not of type {kind}")
+                continue
             if kind == "list" and not all(isinstance(v, str | int | float | bool) for v in default):
                 self.error((*path, name, "default"), "a list parameter holds strings, numbers or booleans")
             result[name] = m.Parameter(

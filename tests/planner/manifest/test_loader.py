@@ -170,6 +170,25 @@ def test_parameters_types_and_defaults(write_manifest: Write) -> None:
     assert params["regions"].default_text == '["eu","us"]' and params["flag"].default_text == "false"
 
 
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("{default: false, type: list}", "default False is not of type list"),
+        ("{default: [a, [b]], type: list}", "a list parameter holds strings, numbers or booleans"),
+        ("{default: 1.5, type: int}", "default 1.5 is not of type int"),
+        ("{default: {a: 1}}", "a parameter's default is a string, number, boolean or list"),
+    ],
+)
+def test_parameter_defaults_must_fit(write_manifest: Write, spec: str, message: str) -> None:
+    """Found by the fuzzer: a declared type that does not fit its default once crashed the loader."""
+    path = write_manifest(
+        f"version: 1\nproject: shop\nflows:\n  f:\n    image: python\n    parameters:\n      p: {spec}\n"
+        "    steps:\n      start: {command: [run]}\n"
+    )
+    with pytest.raises(ManifestError, match=message):
+        load_manifest(path)
+
+
 def test_parameter_names_that_collide_as_environment_variables(write_manifest: Write) -> None:
     path = write_manifest(
         "version: 1\nproject: shop\nflows:\n  f:\n    image: python\n    parameters:\n"
