@@ -41,4 +41,6 @@ def test_multi_backend_example_in_both_environments(vars_file: str) -> None:
     assert manifest.flows["retrain"].topological_steps()[-1] == "publish"
     assert manifest.sinks["scores"].settings["table"] == ("scores" if branch == "prod" else "scores__staging")
     assert manifest.schedules_enabled() is (branch == "prod")
-    assert (folder / "flows.yaml").read_text().startswith("# yaml-language-server: $schema=../../docs/flows.schema.json")
+    assert (
+        (folder / "flows.yaml").read_text().startswith("# yaml-language-server: $schema=../../docs/flows.schema.json")
+    )

@@ -142,7 +142,11 @@ def test_declared_backends_replace_the_default(write_manifest: Write) -> None:
     assert manifest.backends["files"].argo is not None and manifest.backends["files"].argo.namespace == "argo"
     assert [f.name for f in manifest.flows_on("aws")] == ["b"]
     schedule = manifest.flows["b"].schedule
-    assert schedule is not None and (schedule.name, schedule.cron, schedule.timezone) == (None, "0 0 * * 0", "Asia/Tokyo")
+    assert schedule is not None and (schedule.name, schedule.cron, schedule.timezone) == (
+        None,
+        "0 0 * * 0",
+        "Asia/Tokyo",
+    )
 
 
 def test_files_backend_stays_below_the_manifest(write_manifest: Write) -> None:
@@ -165,7 +169,11 @@ def test_parameters_types_and_defaults(write_manifest: Write) -> None:
     )
     params = load_manifest(path).flows["f"].parameters
     assert {n: p.type for n, p in params.items()} == {
-        "date": "string", "n": "int", "rate": "float", "flag": "bool", "regions": "list",
+        "date": "string",
+        "n": "int",
+        "rate": "float",
+        "flag": "bool",
+        "regions": "list",
     }
     assert params["regions"].default_text == '["eu","us"]' and params["flag"].default_text == "false"
 

@@ -1,4 +1,4 @@
-"""The JSON Schema: the shipped file is current, it accepts the repository's manifests and rejects the structural corpus.
+"""The JSON Schema: the shipped file is current, accepts the repository's manifests, rejects the structural corpus.
 
 Checked with ``jsonschema`` directly on YAML parsed by plain pyyaml, the way
 an editor (yaml-language-server) sees the file, so the schema stands on its own.
@@ -20,7 +20,7 @@ from tests.planner.manifest.conftest import REPO, corpus_cases
 
 SCHEMA_FILE = REPO / "docs" / "flows.schema.json"
 REGENERATE = (
-    ".venv/bin/python -c \"import json; from planner.manifest import json_schema; "
+    '.venv/bin/python -c "import json; from planner.manifest import json_schema; '
     "open('docs/flows.schema.json', 'w').write(json.dumps(json_schema(), indent=2, sort_keys=True) + '\\n')\""
 )
 VALIDATOR = jsonschema.Draft202012Validator(json_schema())
@@ -33,7 +33,9 @@ def _repo_manifests() -> list[Path]:
 def test_schema_file_is_current() -> None:
     expected = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
     assert SCHEMA_FILE.exists(), f"docs/flows.schema.json is missing; regenerate it with:\n  {REGENERATE}"
-    assert SCHEMA_FILE.read_text() == expected, f"docs/flows.schema.json is out of date; regenerate it with:\n  {REGENERATE}"
+    assert SCHEMA_FILE.read_text() == expected, (
+        f"docs/flows.schema.json is out of date; regenerate it with:\n  {REGENERATE}"
+    )
 
 
 def test_schema_is_a_valid_draft_2020_12_schema() -> None:

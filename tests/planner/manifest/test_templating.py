@@ -40,7 +40,7 @@ def test_render(text: str, expected: str) -> None:
 
 def test_substitution_fast_path_matches_jinja() -> None:
     """The same text through the fast path and (forced by a no-op filter) through jinja."""
-    for name, value in VARS.items():
+    for name in VARS:
         assert render(f"a {{{{ vars.{name} }}}} b", VARS) == render(f"a {{{{ vars.{name} | d }}}} b", VARS)
 
 

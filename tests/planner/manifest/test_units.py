@@ -7,15 +7,22 @@ import pytest
 from planner.manifest.units import UnitError, cpu_millis, duration_seconds, memory_bytes
 
 
-@pytest.mark.parametrize(("value", "millis"), [("500m", 500), ("2", 2000), (2, 2000), (0.5, 500), ("1.5", 1500), ("1m", 1)])
+@pytest.mark.parametrize(
+    ("value", "millis"), [("500m", 500), ("2", 2000), (2, 2000), (0.5, 500), ("1.5", 1500), ("1m", 1)]
+)
 def test_cpu(value: str | int | float, millis: int) -> None:
     assert cpu_millis(value) == millis
 
 
 @pytest.mark.parametrize(
     ("value", "message"),
-    [("2 cores", "not a Kubernetes quantity"), ("0.0001", "finer than a millicore"), ("0", "more than zero"),
-     ("1Gi", "use millicores"), ("-1", "not a Kubernetes quantity")],
+    [
+        ("2 cores", "not a Kubernetes quantity"),
+        ("0.0001", "finer than a millicore"),
+        ("0", "more than zero"),
+        ("1Gi", "use millicores"),
+        ("-1", "not a Kubernetes quantity"),
+    ],
 )
 def test_bad_cpu(value: str, message: str) -> None:
     with pytest.raises(UnitError, match=message):
@@ -41,7 +48,16 @@ def test_bad_memory(value: str, message: str) -> None:
 
 @pytest.mark.parametrize(
     ("value", "seconds"),
-    [("90s", 90), ("30m", 1800), ("2h", 7200), ("1h30m", 5400), ("1d", 86400), (45, 45), ("120", 120), ("1d2h3m4s", 93784)],
+    [
+        ("90s", 90),
+        ("30m", 1800),
+        ("2h", 7200),
+        ("1h30m", 5400),
+        ("1d", 86400),
+        (45, 45),
+        ("120", 120),
+        ("1d2h3m4s", 93784),
+    ],
 )
 def test_duration(value: str | int, seconds: int) -> None:
     assert duration_seconds(value) == seconds

@@ -21,8 +21,16 @@ def test_plain_data_and_core_scalars() -> None:
     src = parse_yaml(
         b"a: 1\nb: 1.5\nc: true\nd: null\ne: 2024-01-01\nf: '007'\ng: !!str 12\nh: [x, {y: z}]\n", "f.yaml"
     )
-    assert src.data == {"a": 1, "b": 1.5, "c": True, "d": None, "e": "2024-01-01", "f": "007", "g": "12",
-                        "h": ["x", {"y": "z"}]}
+    assert src.data == {
+        "a": 1,
+        "b": 1.5,
+        "c": True,
+        "d": None,
+        "e": "2024-01-01",
+        "f": "007",
+        "g": "12",
+        "h": ["x", {"y": "z"}],
+    }
 
 
 def test_keys_stay_text_even_when_yaml_would_read_them_as_booleans() -> None:
@@ -142,7 +150,9 @@ def test_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_binary_and_non_utf8_input() -> None:
-    assert _problems(b"\x00\x01\x02") == ["f.yaml: this is a binary file, not YAML (check that the right file was given)"]
+    assert _problems(b"\x00\x01\x02") == [
+        "f.yaml: this is a binary file, not YAML (check that the right file was given)"
+    ]
     assert _problems(b"a: 1\nb: caf\xe9\n") == ["f.yaml:2:7: the file is not valid UTF-8 (byte 0xe9); save it as UTF-8"]
 
 
