@@ -39,6 +39,15 @@ def compiler_for(renders: str) -> Compiler:
 
 
 def open_backend(spec: BackendSpec, options: OpenOptions) -> Backend:
+    backend = _open(spec, options)
+    if "metaflow" in spec.settings:  # Metaflow flows: compiled by Metaflow, code packages uploaded at apply
+        from backends.metaflow.backend import wrap
+
+        return wrap(backend, spec, options.manifest_dir)
+    return backend
+
+
+def _open(spec: BackendSpec, options: OpenOptions) -> Backend:
     scope = Scope(spec.name, options.scope.project, options.scope.branch)
     provenance = options.provenance.markers()
     if spec.type == "files":

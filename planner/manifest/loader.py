@@ -238,7 +238,7 @@ _REQUIRED_HINTS = {
     "project": "project: NAME names the deployment; it becomes part of every resource name",
     "flows": "declare at least one flow under flows:",
     "command": "every step runs a command: a list like [python, -m, job] or a string run with sh -c",
-    "steps": "a flow runs at least one step",
+    "steps": "a flow runs at least one step, or is a Metaflow FlowSpec file: metaflow: {file: PATH}",
     "type": "see docs/manifest.md for the types",
 }
 
@@ -806,7 +806,8 @@ class _Builder:
         backend = self._flow_backend(spec, path, backends)
         parameters = self._parameters(_dict(spec.get("parameters")), (*path, "parameters"))
         image = _str(spec.get("image"))
-        steps = self._steps(_dict(spec.get("steps")), (*path, "steps"), image, parameters)
+        metaflow = self._metaflow(spec, path, backend, backends)
+        steps = {} if metaflow else self._steps(_dict(spec.get("steps")), (*path, "steps"), image, parameters)
         schedule = None
         raw_schedule = spec.get("schedule")
         if isinstance(raw_schedule, str):
@@ -833,7 +834,7 @@ class _Builder:
                     )
                 else:
                     for param in events[event].parameters:
-                        if param not in parameters:
+                        if param not in parameters and "metaflow" not in spec:  # a FlowSpec's: checked at compile
                             self.error(
                                 (*tpath, "event"),
                                 f"event {event!r} maps a value to parameter {param!r}, which this flow lacks",
@@ -881,7 +882,42 @@ class _Builder:
             protect=spec.get("protect") is True,
             ignore_changes=self._ignores(spec.get("ignore_changes"), (*path, "ignore_changes")),
             description=_str(spec.get("description")),
+            source="metaflow" if metaflow else "inline",
+            metaflow=metaflow,
             loc=self.ctx.loc(path),
+        )
+
+    def _metaflow(
+        self, spec: dict[str, Any], path: PathT, backend: str | None, backends: Mapping[str, m.Backend]
+    ) -> m.MetaflowSource | None:
+        """``flows.NAME.metaflow``: a FlowSpec file instead of steps (the file is read at compile)."""
+        raw = spec.get("metaflow")
+        if not isinstance(raw, dict) or not isinstance(raw.get("file"), str):
+            return None
+        for key in ("steps", "parameters", "image"):
+            if key in spec:
+                self.error(
+                    (*path, key),
+                    f"a Metaflow flow has no {key}: they come from its FlowSpec"
+                    + (" and the backend's metaflow: settings" if key == "image" else ""),
+                    "remove the key"
+                    if key != "image"
+                    else "set metaflow.env: {METAFLOW_KUBERNETES_CONTAINER_IMAGE: IMAGE}",
+                    key=True,
+                )
+        if backend is not None and backend in backends and "metaflow" not in backends[backend].settings:
+            self.error(
+                (*path, "metaflow"),
+                f"backend {backend!r} has no metaflow: settings block",
+                "add metaflow: {datastore_root: s3://BUCKET/PREFIX, image: IMAGE} to the backend (docs/metaflow.md)",
+                key=True,
+            )
+        return m.MetaflowSource(
+            file=raw["file"],
+            flow_class=_str(raw.get("flow_class")),
+            package_suffixes=tuple(x for x in _list(raw.get("package_suffixes")) if isinstance(x, str)),
+            env={str(k): _scalar_text(v) for k, v in _dict(raw.get("env")).items()},
+            loc=self.ctx.loc((*path, "metaflow")),
         )
 
     def _flow_backend(self, spec: dict[str, Any], path: PathT, backends: Mapping[str, m.Backend]) -> str | None:

@@ -212,6 +212,22 @@ class Trigger:
 
 
 @dataclass(frozen=True)
+class MetaflowSource:
+    """A flow whose steps are a Metaflow FlowSpec file (``flows.NAME.metaflow``; docs/metaflow.md).
+
+    ``file`` is as written (relative to the manifest's directory); ``flow_class``
+    is checked against the class the file starts; ``env`` is added to the
+    compile's environment (over the backend's ``metaflow:`` settings).
+    """
+
+    file: str
+    flow_class: str | None = None
+    package_suffixes: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    loc: Location = _NOWHERE
+
+
+@dataclass(frozen=True)
 class Flow:
     name: str
     backend: str
@@ -226,6 +242,7 @@ class Flow:
     ignore_changes: tuple[IgnoreRule, ...] = ()
     description: str | None = None
     source: Literal["inline", "metaflow"] = "inline"
+    metaflow: MetaflowSource | None = None
     loc: Location = _NOWHERE
 
     @property

@@ -108,10 +108,35 @@ STEPFUNCTIONS = _obj(
     description="Step Functions settings shared by the files and stepfunctions backends",
 )
 
+METAFLOW = _obj(
+    {
+        "datastore_root": _str("Metaflow's S3 datastore root, s3://BUCKET/PREFIX (METAFLOW_DATASTORE_SYSROOT_S3)"),
+        "image": _str("container image of the steps (pinned: Metaflow's default depends on the local Python)"),
+        "metadata_service": _str("Metaflow metadata service URL (default: local metadata)"),
+        "s3_endpoint_url": _str("S3 endpoint for an emulator or MinIO (METAFLOW_S3_ENDPOINT_URL)"),
+        "user": _str("user name recorded in the package and templates (default: flowplan)"),
+        "python": _str("interpreter that imports and compiles the flows (default: flowplan's own)"),
+        "events_service_account": _str("service account of Metaflow's Sensors (default: argo.service_account)"),
+        "events_webhook_url": _str("where Metaflow runs publish events (METAFLOW_ARGO_EVENTS_WEBHOOK_URL)"),
+        "batch_job_role": _str("IAM role of the Batch jobs (METAFLOW_ECS_S3_ACCESS_IAM_ROLE)"),
+        "dynamo_db_table": _str("DynamoDB table Step Functions foreach steps use (METAFLOW_SFN_DYNAMO_DB_TABLE)"),
+        "parallelism": {"type": "integer", "minimum": 1, "maximum": 32, "description": "flows compiled at once"},
+        "config": {
+            "type": "object",
+            "description": "further Metaflow settings, METAFLOW_NAME: value",
+            "propertyNames": {"pattern": r"^METAFLOW_[A-Z0-9_]+$", "x-message": "config keys are METAFLOW_* names"},
+            "additionalProperties": {"type": SCALAR},
+        },
+    },
+    required=["datastore_root", "image"],
+    description="settings of the Metaflow flows on this backend (docs/metaflow.md)",
+)
+
 _BACKEND_COMMON = {
     "type": {"enum": ["files", "argo", "stepfunctions"], "description": "which orchestrator"},
     "description": {"type": "string"},
     "ignore_changes": IGNORE_CHANGES,
+    "metaflow": METAFLOW,
 }
 
 BACKEND = {
@@ -328,6 +353,26 @@ TRIGGER = _obj(
 )
 TRIGGER["x-message"] = "a trigger is either {event: NAME} or {after: FLOW}"
 
+METAFLOW_FLOW = _obj(
+    {
+        "file": _str("the FlowSpec file, relative to the manifest"),
+        "flow_class": _str("the FlowSpec class the file starts (checked)"),
+        "package_suffixes": {
+            "type": "array",
+            "items": {"type": "string"},
+            "description": "file suffixes packaged besides .py (Metaflow's --package-suffixes)",
+        },
+        "env": {
+            "type": "object",
+            "description": "environment variables of this flow's compile (over the backend's metaflow: settings)",
+            "propertyNames": _names(ENV_NAME, "environment variable"),
+            "additionalProperties": {"type": SCALAR},
+        },
+    },
+    required=["file"],
+    description="the flow is a Metaflow FlowSpec file (docs/metaflow.md)",
+)
+
 FLOW = _obj(
     {
         "description": {"type": "string"},
@@ -355,8 +400,10 @@ FLOW = _obj(
             "propertyNames": _names(STEP_NAME, "step"),
             "additionalProperties": STEP,
         },
+        "metaflow": METAFLOW_FLOW,
     },
-    required=["steps"],
+    # steps are required unless the flow is a Metaflow FlowSpec file
+    allOf=[{"if": {"properties": {"metaflow": False}}, "then": {"required": ["steps"]}}],
 )
 
 VAR = {

@@ -1,0 +1,169 @@
+"""A backend with Metaflow flows: the opened backend, plus compiling FlowSpecs and handling code packages.
+
+:func:`backends.registry.open_backend` wraps a backend whose manifest entry has
+a ``metaflow:`` block in :class:`MetaflowBackend`. Everything is the wrapped
+backend's, except:
+
+- the compiler (:class:`MetaflowCompiler`) compiles the Metaflow flows with
+  Metaflow itself and the rest with the wrapped compiler;
+- the reader also looks for each desired code package (one ``HeadObject`` per
+  package — a read; planning never writes);
+- the writer uploads a package on ``create`` with Metaflow's own datastore code
+  (:mod:`backends.metaflow._driver`, ``upload``) and passes every other kind
+  on;
+- the inventory never records packages: they are content-addressed and
+  immutable, earlier runs and ``resume`` need their own, so flowplan neither
+  updates nor prunes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from backends.base import (
+    Backend,
+    CompileContext,
+    Compiler,
+    Inventory,
+    InventoryState,
+    LiveState,
+    Lock,
+    Reader,
+    Scope,
+    Writer,
+)
+from backends.metaflow.common import CODE_PACKAGE
+from backends.metaflow.compile import compile_flows
+from backends.metaflow.package import PackageStore
+from backends.metaflow.settings import settings_for
+from planner.manifest import Backend as BackendSpec
+from planner.resources import LiveResource, Owner, Resource
+
+__all__ = ["MetaflowBackend", "MetaflowCompiler", "wrap"]
+
+
+class MetaflowCompiler:
+    """Metaflow flows compiled by Metaflow (see the module docstring), the others by ``base``."""
+
+    def __init__(self, base: Compiler) -> None:
+        self.base = base
+
+    def compile(self, context: CompileContext) -> list[Resource]:
+        flows = [f for f in context.manifest.flows_on(context.backend.name) if f.metaflow is not None]
+        if not flows:
+            return self.base.compile(context)
+        settings = settings_for(context.backend, Path(context.manifest.path).resolve().parent)
+        prefix = context.backend.stepfunctions.name_prefix if context.backend.stepfunctions else ""
+        compiled = compile_flows(context.manifest, flows, settings, name_prefix=prefix)
+        if settings.target == "argo":
+            from backends.metaflow.argo import compile_argo
+
+            return compile_argo(context, self.base, compiled, settings)
+        from backends.metaflow.stepfunctions import compile_stepfunctions
+
+        return compile_stepfunctions(context, self.base, compiled, settings)
+
+
+class _Reader:
+    def __init__(self, inner: Reader, store: PackageStore) -> None:
+        self.inner = inner
+        self.store = store
+
+    def read(self, scope: Scope, desired: Sequence[Resource]) -> LiveState:
+        packages = [r for r in desired if r.address.kind == CODE_PACKAGE]
+        live = self.inner.read(scope, [r for r in desired if r.address.kind != CODE_PACKAGE])
+        calls = dict(live.calls)
+        for resource in packages:
+            version = self.store.head(resource.body["url"])
+            calls["s3:HeadObject"] = calls.get("s3:HeadObject", 0) + 1
+            if version is not None:
+                live.owned[resource.address] = LiveResource(
+                    resource.address,
+                    dict(resource.body),
+                    version,
+                    owner=Owner(scope.project, scope.branch, resource.flow),
+                )
+        live.calls = calls
+        return live
+
+
+class _Writer:
+    def __init__(self, inner: Writer, store: PackageStore, dry_run: bool) -> None:
+        self.inner = inner
+        self.store = store
+        self.dry_run = dry_run
+
+    def create(self, resource: Resource) -> LiveResource | None:
+        if resource.address.kind != CODE_PACKAGE:
+            return self.inner.create(resource)
+        if self.dry_run:
+            return None
+        version = self.store.upload(str(resource.body["url"]), str(resource.body["sha"]))
+        return LiveResource(resource.address, dict(resource.body), version)
+
+    def update(self, resource: Resource, live: LiveResource) -> LiveResource | None:
+        if resource.address.kind != CODE_PACKAGE:
+            return self.inner.update(resource, live)
+        return live  # content-addressed: an existing package is already what is wanted
+
+    def delete(self, live: LiveResource) -> None:
+        if live.address.kind != CODE_PACKAGE:
+            self.inner.delete(live)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class _Inventory:
+    def __init__(self, inner: Inventory) -> None:
+        self.inner = inner
+
+    @staticmethod
+    def _strip(state: InventoryState) -> InventoryState:
+        return state.with_entries({a: e for a, e in state.entries.items() if a.kind != CODE_PACKAGE})
+
+    def load(self) -> InventoryState:
+        return self._strip(self.inner.load())
+
+    def save(self, state: InventoryState) -> InventoryState:
+        return self.inner.save(self._strip(state))
+
+
+class MetaflowBackend:
+    """See the module docstring; attributes not defined here are the wrapped backend's."""
+
+    def __init__(self, inner: Backend, spec: BackendSpec, manifest_dir: Path) -> None:
+        self.inner = inner
+        self.spec = spec
+        self.settings = settings_for(spec, manifest_dir)
+        self.store = PackageStore(self.settings)
+
+    def compiler(self) -> Compiler:
+        return MetaflowCompiler(self.inner.compiler())
+
+    def reader(self) -> Reader:
+        return _Reader(self.inner.reader(), self.store)
+
+    def writer(self, dry_run: bool = False) -> Writer:
+        return _Writer(self.inner.writer(dry_run), self.store, dry_run)
+
+    def inventory(self, scope: Scope) -> Inventory:
+        return _Inventory(self.inner.inventory(scope))
+
+    def lock(self, scope: Scope) -> Lock:
+        return self.inner.lock(scope)
+
+    def describe(self) -> str:
+        return f"{self.inner.describe()}; Metaflow code packages in {self.settings.datastore_root}"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def wrap(inner: Backend, spec: BackendSpec, manifest_dir: Path) -> Backend:
+    """``inner`` with Metaflow flows (see the module docstring); ``inner`` itself if no ``metaflow:`` block."""
+    if "metaflow" not in spec.settings:
+        return inner
+    return MetaflowBackend(inner, spec, manifest_dir)
