@@ -156,6 +156,13 @@ class _Draft:
     depends_on: tuple[Address, ...] = ()
     notes: list[str] = field(default_factory=list)
     replace_paths: tuple[str, ...] = ()
+    protect: bool | None = None  # None: the flow's protect
+
+    @property
+    def protected(self) -> bool:
+        if self.protect is not None:
+            return self.protect
+        return self.flow.protect if self.flow is not None else False
 
 
 @dataclass(frozen=True)
@@ -207,6 +214,18 @@ class _Compilation:
             if schedule is not None and id(schedule) not in seen_schedules:
                 seen_schedules.add(id(schedule))
                 problems += self._schedule_problems(flow, schedule)
+            variables: dict[str, str] = {}
+            for name, parameter in flow.parameters.items():
+                other = variables.setdefault(name.upper(), name)
+                if other != name:
+                    problems.append(
+                        Problem(
+                            parameter.loc,
+                            f"flows.{flow.name}.parameters.{name}",
+                            f"parameters {other!r} and {name!r} both become FLOWPLAN_PARAM_{name.upper()}",
+                            "rename one of them",
+                        )
+                    )
             for sink in flow.sinks:
                 credentials = self.manifest.sinks[sink].credentials
                 if credentials is not None and credentials.arn is None and credentials.secret is not None:
@@ -435,7 +454,9 @@ class _Compilation:
         suffix = digest({"logical": logical, "content": content})[:10]
         name = Name(f"{cut(logical, LIMITS['JobDefinition'] - 11)}-{suffix}", f"{logical}-{suffix}")
         body = {"jobDefinitionName": name.physical, **content}
-        return _Draft("JobDefinition", name, body, flow=flow, notes=notes)
+        # Not protected: a job definition is an immutable revision that every change of its step supersedes
+        # (its name is content-addressed); the flow's state machine carries the protection.
+        return _Draft("JobDefinition", name, body, flow=flow, notes=notes, protect=False)
 
     def _requirements(self, step: Step, notes: list[str]) -> list[dict[str, str]]:
         """Batch VCPU and MEMORY (and GPU), rounded up to what Batch on EC2 accepts; the plan says so."""
@@ -576,7 +597,7 @@ class _Compilation:
         tags.update({MANAGED_BY_KEY: MANAGED_BY, PROJECT_KEY: self.manifest.project, BRANCH_KEY: self.manifest.branch})
         if draft.flow is not None:
             tags[FLOW_KEY] = draft.flow.name
-            if draft.flow.protect:
+            if draft.protected:
                 tags[PROTECT_KEY] = "true"
         if draft.name.shortened:
             tags[LOGICAL_NAME_KEY] = draft.name.logical
@@ -604,7 +625,7 @@ class _Compilation:
             replace_paths=draft.replace_paths,
             sensitive_paths=tuple(_pointers_to(body, self.sensitive)),
             notes=tuple(notes),
-            protect=draft.flow.protect if draft.flow is not None else False,
+            protect=draft.protected,
         )
 
 

@@ -1,0 +1,91 @@
+"""The ``type: stepfunctions`` backend, opened for one manifest: compiler, reader, writer, inventory, lock.
+
+Settings come from the manifest's backend block (``profile``, ``endpoint_url``,
+``verify_tls`` beside the ``stepfunctions:`` settings); ``extra`` (tests,
+benchmarks) may override ``endpoint_url``, ``parallelism``, ``max_attempts``,
+``connect_timeout``, ``read_timeout`` and ``readback_delay`` (also
+``FLOWPLAN_AWS_READBACK_DELAY``, seconds, default 0.5). Nothing talks to
+AWS until a reader, writer, inventory or lock is used, and the boto3 session
+and clients are made once, on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from backends.base import Compiler, Inventory, Lock, Scope
+from backends.stepfunctions.aws import Aws, AwsOptions
+from backends.stepfunctions.compile import StepFunctionsCompiler
+from backends.stepfunctions.reader import StepFunctionsReader
+from backends.stepfunctions.state import DynamoInventory, DynamoLock, StateTable
+from backends.stepfunctions.writer import StepFunctionsWriter
+from planner.errors import BackendError
+from planner.manifest import Backend as BackendSpec
+from planner.manifest import StepFunctionsSettings
+
+__all__ = ["StepFunctionsBackend"]
+
+DEFAULT_PARALLELISM = 8
+
+
+class StepFunctionsBackend:
+    """A :class:`~backends.base.Backend` on AWS Step Functions, EventBridge, Batch, SSM and DynamoDB."""
+
+    def __init__(self, spec: BackendSpec, scope: Scope, extra: Mapping[str, Any] | None = None) -> None:
+        if spec.stepfunctions is None:
+            raise BackendError(f"backend {spec.name!r} has no stepfunctions: settings")
+        self.spec = spec
+        self.scope = scope
+        self.settings: StepFunctionsSettings = spec.stepfunctions
+        extra = dict(extra or {})
+        endpoint = extra.get("endpoint_url", spec.settings.get("endpoint_url")) or None
+        self.parallelism = int(extra.get("parallelism", DEFAULT_PARALLELISM))
+        # How long to wait before reading back after an ambiguous write (AWS reads can lag a write briefly).
+        self.readback_delay = float(extra.get("readback_delay", os.environ.get("FLOWPLAN_AWS_READBACK_DELAY", 0.5)))
+        self.options = AwsOptions(
+            backend=spec.name,
+            region=self.settings.region,
+            profile=spec.settings.get("profile") or None,
+            endpoint_url=str(endpoint) if endpoint else None,
+            verify_tls=spec.settings.get("verify_tls", True) is not False,
+            parallelism=self.parallelism,
+            connect_timeout=float(extra.get("connect_timeout", 5.0)),
+            read_timeout=float(extra.get("read_timeout", 30.0)),
+            max_attempts=int(extra["max_attempts"]) if extra.get("max_attempts") else None,
+        )
+        self.aws = Aws(self.options)
+        self.table = StateTable(self.aws, self.settings.inventory_table)
+
+    def compiler(self) -> Compiler:
+        return StepFunctionsCompiler()
+
+    def reader(self) -> StepFunctionsReader:
+        return StepFunctionsReader(self.aws, self.settings, self.spec.name, self.parallelism)
+
+    def writer(self, dry_run: bool = False) -> StepFunctionsWriter:
+        return StepFunctionsWriter(
+            self.aws, self.settings, self.scope, self.reader(), dry_run=dry_run, readback_delay=self.readback_delay
+        )
+
+    def inventory(self, scope: Scope) -> Inventory:
+        return DynamoInventory(self.table, scope)
+
+    def lock(self, scope: Scope) -> Lock:
+        return DynamoLock(self.table, scope, f"{scope.project}/{scope.branch} on {self.describe()}")
+
+    def describe(self) -> str:
+        text = f"AWS account {self.settings.account_id}, {self.settings.region}"
+        if self.options.endpoint_url:
+            text += f" (endpoint {self.options.endpoint_url})"
+        return text
+
+    def warnings(self) -> tuple[str, ...]:
+        """What the plan should say about this backend's transport (shown once the planner asks for it)."""
+        if not self.options.verify_tls:
+            return (
+                f"backend {self.spec.name!r}: verify_tls is false, so the endpoint's TLS certificate is not checked; "
+                "use this only with a local emulator",
+            )
+        return ()
