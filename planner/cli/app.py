@@ -108,8 +108,8 @@ MaxPartsOpt = Annotated[
 ]
 
 
-def _split_markdown(plan: Any, fmt: str, directory: str, comment_limit: int, max_parts: int) -> None:
-    """Write the parts and the full plan; stale parts of an earlier, longer plan are removed."""
+def _split_markdown(plan: Any, fmt: str, directory: str, comment_limit: int, max_parts: int) -> str:
+    """Write the parts and the full plan (stale parts of an earlier, longer plan removed); returns part 1."""
     from pathlib import Path
 
     from planner.cli.redact import scrub
@@ -127,6 +127,7 @@ def _split_markdown(plan: Any, fmt: str, directory: str, comment_limit: int, max
         (folder / f"plan-{number:03d}.md").write_text(scrub(text))
     (folder / "plan-full.md").write_text(scrub(render_markdown_full(plan)))
     _err(f"Wrote {len(parts)} comment part(s) to {folder}/plan-001.md ... and the whole plan to {folder}/plan-full.md.")
+    return str(parts[0])
 
 
 # --------------------------------------------------------------------------- validate, schema
@@ -202,9 +203,10 @@ def plan(
 
         raise FlowplanError("--split needs --format markdown")
     _session, result = make_plan(options, plan_options=plan_options)
-    _out(_render(result.plan, fmt, _color(no_color), comment_limit))
     if split:
-        _split_markdown(result.plan, fmt, split, comment_limit, max_parts)
+        _out(_split_markdown(result.plan, fmt, split, comment_limit, max_parts))
+    else:
+        _out(_render(result.plan, fmt, _color(no_color), comment_limit))
     if out:
         save_plan(out, result.plan, options, plan_options)
         _err(f"Saved the plan to {out}. It holds sensitive values: keep it out of logs and artifacts you share.")
@@ -372,9 +374,10 @@ def show(
 
     _check_format(fmt)
     saved = read_plan_file(plan_file)
-    _out(_render(saved.plan, fmt, _color(no_color), comment_limit))
     if split:
-        _split_markdown(saved.plan, fmt, split, comment_limit, max_parts)
+        _out(_split_markdown(saved.plan, fmt, split, comment_limit, max_parts))
+    else:
+        _out(_render(saved.plan, fmt, _color(no_color), comment_limit))
     return 0
 
 

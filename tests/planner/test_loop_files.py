@@ -23,6 +23,12 @@ CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "edit.json").exists())
 UPDATE = os.environ.get("FLOWPLAN_UPDATE_GOLDEN") == "1"
 
 
+@pytest.fixture(autouse=True)
+def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Plans explain schedules with fire times counted from ``created_at``: fix it so goldens stay golden."""
+    monkeypatch.setattr("planner.builder._now", lambda: "2026-01-01T00:00:00Z")
+
+
 @pytest.fixture
 def applied(tmp_path: Path) -> Project:
     project = Project(tmp_path)
