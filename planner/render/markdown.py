@@ -18,7 +18,8 @@ piece does not fit, so part 1 always gets the most important pieces, and
 what is cut is always the least important tail, with a note saying what. The
 addresses of step 2 are written in the richest form that still fits part 1:
 a list with flows and reasons, then bare addresses in a code block, then
-addresses grouped under their common ``backend.Kind.namespace/`` prefix.
+addresses grouped under their common prefix (``backend.Kind.namespace/`` and
+the start of the name the group shares, up to a ``-``, marked ``…``).
 Only when even that overflows do they continue in part 2 (never cut with
 ``split``). Sizes are counted in UTF-16 code units, which is what GitHub's
 limit counts and never less than Python's ``len``.
@@ -189,8 +190,24 @@ def _must_items(changes: Sequence[Mapping[str, Any]], style: str) -> list[str]:
     for prefix, names in groups.items():
         for start in range(0, len(names), _GROUP_CHUNK):
             chunk = names[start : start + _GROUP_CHUNK]
-            items.append(prefix + "\n" + "".join(f"  {n}\n" for n in chunk))
+            common = _common_stem(chunk)
+            head = prefix + (common + "…" if common else "")
+            items.append(head + "\n" + "".join(f"  {n[len(common) :]}\n" for n in chunk))
     return items
+
+
+def _common_stem(names: Sequence[str]) -> str:
+    """The longest prefix all names share, cut after a ``-`` or ``.`` so no word is split."""
+    if len(names) < 2:
+        return ""
+    first, last = min(names), max(names)
+    shared = 0
+    while shared < min(len(first), len(last)) and first[shared] == last[shared]:
+        shared += 1
+    stem = first[:shared]
+    cut = max(stem.rfind("-"), stem.rfind("."))
+    stem = stem[: cut + 1] if cut >= 0 else ""
+    return stem if all(len(n) > len(stem) for n in names) else ""
 
 
 def _must_why(change: Mapping[str, Any]) -> str:
