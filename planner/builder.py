@@ -11,6 +11,7 @@ where they differ), classifies each difference with the three-way view
 from __future__ import annotations
 
 import concurrent.futures
+import copy
 import datetime
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +31,20 @@ from planner.graph import ApplyOrder, kind_ranks
 from planner.manifest import IgnoreRule, Manifest
 from planner.outline import affected_flows, flow_outline
 from planner.plan import Action, Cause, Conflict, Plan, PlanInputs, ResourceChange
-from planner.resources import Address, LiveResource, Provenance, Resource, digest, spec_hash
+from planner.resources import (
+    Address,
+    LiveResource,
+    Provenance,
+    Resource,
+    digest,
+    get_pointer,
+    set_pointer,
+    spec_hash,
+)
 
 DEFAULT_DESTROY_THRESHOLD = 10
+#: A moved schedule firing within this many minutes of planning gets a warning.
+MOVE_WARNING_MINUTES = 30
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,8 @@ class PlanOptions:
     allow_destroy: bool = False
     destroy_threshold: int = DEFAULT_DESTROY_THRESHOLD
     adopt: bool = False
+    imports: tuple[str, ...] = ()
+    import_from: tuple[tuple[str, str], ...] = ()  # (desired address, name of the existing object)
     parallelism: int = 4
 
 
@@ -99,7 +113,8 @@ def build_plan(
         backend = backends[name]
         scope = Scope(name, manifest.project, manifest.branch)
         inventory = backend.inventory(scope).load()
-        live = backend.reader().read(scope, desired_all[name])
+        extra = [Resource(source, {}) for target, source in _import_sources(options) if target.backend == name]
+        live = backend.reader().read(scope, desired_all[name] + extra)
         desired = {r.address: r for r in desired_all[name]}
         return BackendView(backend, scope, desired, live, inventory, _reconcile(inventory, live, desired))
 
@@ -216,13 +231,28 @@ def _plan_backend(manifest: Manifest, view: BackendView, options: PlanOptions) -
     out = _BackendPlan()
     destroy = options.mode == "destroy"
     desired = {} if destroy else view.desired
+    moves = {} if destroy else _pair_moves(manifest, view)
+    adopted_from: set[Address] = set()
+    for wanted, source in _import_sources(options):
+        existing = view.live.others.get(source) or view.live.owned.get(source)
+        if existing is not None and wanted in desired and wanted not in view.live.owned and not destroy:
+            moves[wanted] = existing
+            adopted_from.add(wanted)
+    moved_old = {old.address: new for new, old in moves.items()}
+    adoptable = _adoptable(view, desired, options)
     for address, other in sorted(view.live.others.items(), key=lambda kv: kv[0].sort_key()):
         out.fingerprint.append((str(address), digest(other.body)))
-        if address in desired:
+        if address in desired and address not in adoptable:
             out.conflicts.append(Conflict(address, _owner_text(other), _conflict_detail(other)))
     for address, resource in desired.items():
         found = view.live.owned.get(address)
+        if address in adoptable:
+            out.changes.append(_adopt(manifest, view, resource, adoptable[address]))
+            continue
         if address in view.live.others and found is None:
+            continue
+        if found is None and address in moves:
+            out.changes.append(_move(resource, moves[address], adopted=address in adopted_from))
             continue
         change = _compare(manifest, view, resource, found, out)
         if change is None:
@@ -233,19 +263,28 @@ def _plan_backend(manifest: Manifest, view: BackendView, options: PlanOptions) -
         if address in desired:
             continue
         out.fingerprint.append((str(address), digest(live.body)))
+        target = moved_old.get(address)
+        if target is not None and target not in view.live.owned:
+            continue  # deleted as part of its move
         entry = view.reconciled.get(address)
         if entry is None and not destroy:
             out.untracked.append(address)
             continue
         flow = live.owner.flow if live.owner else None
+        if destroy:
+            cause, reason = Cause.DESTROY, "destroy requested"
+        elif target is not None:
+            cause, reason = Cause.MOVED, f"moved to {target}, which exists already"
+        else:
+            cause, reason = Cause.ORPHAN, "no longer declared in the manifest"
         out.changes.append(
             ResourceChange(
                 address=address,
                 action=Action.DELETE,
-                cause=Cause.DESTROY if destroy else Cause.ORPHAN,
+                cause=cause,
                 before=live.body,
                 after=None,
-                reason="destroy requested" if destroy else "no longer declared in the manifest",
+                reason=reason,
                 flow=flow,
                 live_version=live.version,
                 live_meta=dict(live.meta),
@@ -259,7 +298,188 @@ def _plan_backend(manifest: Manifest, view: BackendView, options: PlanOptions) -
             "not in flowplan's inventory, so they are left alone (run `flowplan import` to take them over, or "
             "delete them by hand)"
         )
+    out.warnings.extend(_move_warnings(manifest, [c for c in out.changes if c.action is Action.MOVE]))
     return out
+
+
+# --------------------------------------------------------------------------- moves and adoption
+
+
+def _physical(flow: str) -> str:
+    return flow.lower().replace("_", "-")
+
+
+def _pair_moves(manifest: Manifest, view: BackendView) -> dict[Address, LiveResource]:
+    """Desired address → the live object it replaces, for every ``moved:`` entry (flows renamed).
+
+    Objects pair by kind; several of one kind (rules per trigger, job definitions
+    per step) pair by name with the old flow's part replaced by the new one.
+    Only objects in the inventory move: what flowplan does not track, it does not touch.
+    """
+    pairs: dict[Address, LiveResource] = {}
+    for moved in manifest.moved:
+        olds = [
+            live
+            for live in view.live.owned.values()
+            if live.owner is not None and live.owner.flow == moved.source and live.address in view.reconciled
+        ]
+        news = [r for r in view.desired.values() if r.flow == moved.target and r.address not in view.live.owned]
+        by_kind: dict[str, list[LiveResource]] = {}
+        for live in olds:
+            by_kind.setdefault(live.address.kind, []).append(live)
+        for kind in sorted(by_kind):
+            candidates = sorted(by_kind[kind], key=lambda lv: lv.address.name)
+            targets = sorted((r for r in news if r.address.kind == kind), key=lambda r: r.address.name)
+            old_part, new_part = _physical(moved.source), _physical(moved.target)
+            for resource in list(targets):
+                guess = resource.address.name.replace(new_part, old_part)
+                match = next((c for c in candidates if c.address.name == guess), None)
+                if match is not None:
+                    pairs[resource.address] = match
+                    candidates.remove(match)
+                    targets.remove(resource)
+            for resource, live in zip(targets, candidates, strict=False):
+                pairs[resource.address] = live
+    return pairs
+
+
+def _carry_toggle(resource: Resource, old: LiveResource) -> dict[str, object]:
+    """The new object's body, switched off if the old one was (an operator's pause survives the move)."""
+    body = dict(resource.body)
+    toggle = resource.toggle
+    paused = toggle is not None and get_pointer(old.body, toggle.pointer, None) == toggle.off
+    if toggle is not None and paused:
+        body = copy.deepcopy(body)
+        set_pointer(body, toggle.pointer, toggle.off)
+    return body
+
+
+def _import_sources(options: PlanOptions) -> list[tuple[Address, Address]]:
+    """``import ADDRESS --from NAME``: the desired address and the existing object's address."""
+    pairs = []
+    for target_text, name in options.import_from:
+        target = Address.parse(target_text)
+        pairs.append((target, Address(target.backend, target.kind, target.namespace, name)))
+    return pairs
+
+
+def _move(resource: Resource, old: LiveResource, *, adopted: bool = False) -> ResourceChange:
+    after = _carry_toggle(resource, old)
+    origin = deployed_by(old)
+    reason = f"moved from {old.address}"
+    if adopted:
+        reason = f"taking over {old.address.name}" + (f", {origin}" if origin else "") + ", under the manifest's name"
+    return ResourceChange(
+        address=resource.address,
+        action=Action.MOVE,
+        cause=Cause.ADOPT if adopted else Cause.MOVED,
+        before=old.body,
+        after=after,
+        field_diffs=field_diffs(
+            comparison_form(old.body, resource.volatile_paths),
+            comparison_form(after, resource.volatile_paths),
+            resource.sensitive_paths,
+        ),
+        reason=reason,
+        flow=resource.flow,
+        depends_on=resource.depends_on,
+        live_version=old.version,
+        live_meta=dict(old.meta),
+        sensitive_paths=resource.sensitive_paths,
+        volatile_paths=resource.volatile_paths,
+        notes=resource.notes,
+        protect=resource.protect or old.protected,
+        managers=_managers(old),
+        moved_from=old.address,
+        fires=resource.fires,
+        toggle=(resource.toggle.pointer, resource.toggle.on, resource.toggle.off) if resource.toggle else None,
+    )
+
+
+def _adoptable(
+    view: BackendView, desired: Mapping[Address, Resource], options: PlanOptions
+) -> dict[Address, LiveResource]:
+    """Unowned objects at desired addresses that ``--adopt`` or ``import`` asked to take over.
+
+    Objects of another flowplan project or branch are never adopted: they are
+    someone else's, and taking them would make two deployments fight.
+    """
+    if not options.adopt and not options.imports:
+        return {}
+    wanted = set(options.imports)
+    result = {}
+    for address, other in view.live.others.items():
+        if address not in desired or other.owner is not None:
+            continue
+        if options.adopt or str(address) in wanted or address.name in wanted:
+            result[address] = other
+    return result
+
+
+def _adopt(manifest: Manifest, view: BackendView, resource: Resource, live: LiveResource) -> ResourceChange:
+    ignores = ignored_pointers(resource.address, _rules(manifest, view, resource.flow))
+    excluded = (*resource.volatile_paths, *ignores)
+    origin = deployed_by(live)
+    return ResourceChange(
+        address=resource.address,
+        action=Action.ADOPT,
+        cause=Cause.ADOPT,
+        before=live.body,
+        after=keep_live_values(resource.body, live.body, ignores),
+        field_diffs=field_diffs(
+            comparison_form(live.body, excluded), comparison_form(resource.body, excluded), resource.sensitive_paths
+        ),
+        reason=f"taking over an object {origin}" if origin else "taking over an existing object",
+        flow=resource.flow,
+        depends_on=resource.depends_on,
+        live_version=live.version,
+        live_meta=dict(live.meta),
+        sensitive_paths=resource.sensitive_paths,
+        volatile_paths=resource.volatile_paths,
+        ignored_paths=ignores,
+        notes=resource.notes,
+        protect=resource.protect,
+        managers=_managers(live),
+        fires=resource.fires,
+    )
+
+
+def deployed_by(live: LiveResource) -> str | None:
+    """'deployed by Metaflow (flow TrainFlow)' when the object carries Metaflow's markers."""
+    annotations = live.body.get("metadata", {}).get("annotations", {}) if isinstance(live.body, dict) else {}
+    tags = live.body.get("tags", {}) if isinstance(live.body, dict) else {}
+    for source in (annotations, tags):
+        if isinstance(source, dict):
+            name = source.get("metaflow/flow_name") or source.get("metaflow.org/flow_name")
+            if name:
+                return f"deployed by Metaflow (flow {name})"
+    return None
+
+
+def _move_warnings(manifest: Manifest, moves: Sequence[ResourceChange]) -> list[str]:
+    """A moved schedule is briefly absent while apply swaps it: warn when it is about to fire."""
+    from planner import schedule as cronlib
+
+    warnings = []
+    now = datetime.datetime.now(datetime.UTC)
+    for change in moves:
+        if not change.fires or change.flow is None or change.flow not in manifest.flows:
+            continue
+        flow_schedule = manifest.flows[change.flow].schedule
+        if flow_schedule is None or change.address.kind not in ("CronWorkflow", "Schedule"):
+            continue
+        try:
+            (fire,) = cronlib.next_fire_times(flow_schedule.cron, flow_schedule.timezone, 1, after=now)
+        except Exception:
+            continue
+        minutes = (fire - now).total_seconds() / 60
+        if minutes <= MOVE_WARNING_MINUTES:
+            warnings.append(
+                f"{change.address} moves from {change.moved_from}: the old schedule is removed a moment before "
+                f"the new one exists, and it fires next at {fire.isoformat()} (in {minutes:.0f} min); apply after "
+                "that time to be sure no run is missed"
+            )
+    return warnings
 
 
 def _compare(
@@ -275,6 +495,8 @@ def _compare(
         volatile_paths=resource.volatile_paths,
         notes=resource.notes,
         protect=resource.protect,
+        fires=resource.fires,
+        toggle=(resource.toggle.pointer, resource.toggle.on, resource.toggle.off) if resource.toggle else None,
     )
     if live is None:
         deleted_outside = entry is not None

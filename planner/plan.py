@@ -26,6 +26,7 @@ class Action(enum.StrEnum):
     REPLACE = "replace"
     DELETE = "delete"
     ADOPT = "adopt"
+    MOVE = "move"
     NOOP = "noop"
 
     @property
@@ -39,6 +40,7 @@ _SYMBOLS = {
     Action.REPLACE: "-/+",
     Action.DELETE: "-",
     Action.ADOPT: "<=",
+    Action.MOVE: "->",
     Action.NOOP: " ",
 }
 
@@ -52,6 +54,7 @@ class Cause(enum.StrEnum):
     ORPHAN = "orphan"  # marked and in the inventory, no longer declared: will be deleted
     DESTROY = "destroy"  # `flowplan destroy`
     ADOPT = "adopt"  # taken over from an existing unowned object
+    MOVED = "moved"  # a rename in the manifest's moved: list
     BOTH = "manifest+drift"  # the manifest changed and the object was also changed outside flowplan
 
 
@@ -138,6 +141,9 @@ class ResourceChange:
     notes: tuple[str, ...] = ()
     protect: bool = False
     managers: tuple[Mapping[str, Any], ...] = ()
+    moved_from: Address | None = None
+    fires: bool = False
+    toggle: tuple[str, Any, Any] | None = None
 
     @property
     def key(self) -> str:
@@ -151,6 +157,7 @@ class ResourceChange:
             "before": digest(self.before) if self.before is not None else None,
             "after": digest(self.after) if self.after is not None else None,
             "live_version": self.live_version,
+            "moved_from": str(self.moved_from) if self.moved_from else None,
         }
 
     def to_json(self, *, redact: bool = True, bodies: bool = False) -> dict[str, Any]:
@@ -170,6 +177,8 @@ class ResourceChange:
             "field_diffs": [d.to_json(redact=redact) for d in self.field_diffs],
             "notes": list(self.notes),
             "managers": [dict(m) for m in self.managers],
+            "moved_from": str(self.moved_from) if self.moved_from else None,
+            "fires": self.fires,
         }
         if bodies:
             data["before"] = self.before
@@ -179,6 +188,7 @@ class ResourceChange:
             data["sensitive_paths"] = list(self.sensitive_paths)
             data["volatile_paths"] = list(self.volatile_paths)
             data["ignored_paths"] = list(self.ignored_paths)
+            data["toggle"] = list(self.toggle) if self.toggle else None
         return data
 
     @classmethod
@@ -202,6 +212,9 @@ class ResourceChange:
             notes=tuple(data.get("notes", [])),
             protect=bool(data.get("protect", False)),
             managers=tuple(data.get("managers", [])),
+            moved_from=Address.parse(data["moved_from"]) if data.get("moved_from") else None,
+            fires=bool(data.get("fires", False)),
+            toggle=tuple(data["toggle"]) if data.get("toggle") else None,  # type: ignore[arg-type]
         )
 
 
@@ -298,6 +311,7 @@ class Plan:
             "replace": counts["replace"],
             "delete": counts["delete"],
             "adopt": counts["adopt"],
+            "move": counts["move"],
             "unchanged": self.unchanged,
             "drifted": sum(1 for c in self.changes if c.drifted),
             "conflicts": len(self.conflicts),
