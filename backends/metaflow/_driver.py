@@ -208,6 +208,14 @@ def _install_stepfunctions_capture(spec):
         def __init__(self, flow):
             self.flow = flow
 
+    class _Parameters:
+        def __init__(self, flow, schedule):
+            self.flow = flow
+            self._schedule = schedule
+
+        def _cron(self):
+            return self._schedule
+
     def make_flow(obj, token, name, *args, **kwargs):
         from metaflow import current
 
@@ -236,7 +244,8 @@ def _install_stepfunctions_capture(spec):
             "timezone": timezone,
             "triggers": _plain(triggers),
             "trigger_options": _plain(options),
-            "parameters": _plain(machine._process_parameters()),
+            # (after __init__, Metaflow's _cron attribute is the cron string, so ask through a stand-in)
+            "parameters": _plain(type(machine)._process_parameters(_Parameters(obj.flow, schedule))),
             "project": current.get("project_name"),
             "branch_name": current.get("branch_name"),
             "project_flow_name": current.get("project_flow_name"),

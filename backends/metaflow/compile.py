@@ -200,7 +200,8 @@ def compile_flows(
         key = hashlib.sha256(
             json.dumps(
                 {
-                    "spec": spec,
+                    # the flow's place on disk does not enter the result: its directory's content does
+                    "spec": {**spec, "file": file.name},
                     "env": env,
                     "aws": dict(settings.aws),
                     "python": settings.python,

@@ -226,7 +226,6 @@ def flow_environment(settings: MetaflowSettings, flow: Flow) -> dict[str, str]:
 def compile_environment(flow_env: Mapping[str, str], metaflow_home: str, settings: MetaflowSettings) -> dict[str, str]:
     """The whole environment of a compile or upload process (nothing else is inherited)."""
     env = {k: v for k, v in os.environ.items() if _PASSED_THROUGH.match(k)}
-    env.pop("AWS_ENDPOINT_URL", None)
     env.update(
         {
             "METAFLOW_HOME": metaflow_home,
