@@ -972,7 +972,9 @@ class _Builder:
             if inferred is None:
                 self.error((*path, name), "a parameter's default is a string, number, boolean or list")
                 continue
-            kind = declared if isinstance(declared, str) else inferred
+            if declared not in (None, "string", "int", "float", "bool", "list"):
+                declared = None  # the schema reported the unknown type
+            kind = declared or inferred
             if declared is not None and not _fits(default, kind):
                 self.error((*path, name, "default"), f"default {default!r} is not of type {kind}")
                 continue
@@ -1184,6 +1186,16 @@ class _Builder:
             item = _dict(item)
             source, target = item.get("from"), item.get("to")
             if not isinstance(source, str) or not isinstance(target, str):
+                continue
+            kind = item.get("kind", "flow")
+            if kind in ("project", "branch"):
+                if not DNS_LABEL.match(source) or len(source) > MAX_PROJECT:
+                    self.error(("moved", i, "from"), f"{source!r} is not a valid {kind} name")
+                if kind == "project" and target != self.data.get("project"):
+                    self.error(
+                        ("moved", i, "to"), f"a project move must end in this project ({self.data.get('project')!r})"
+                    )
+                result.append(m.Moved(source, target, self.ctx.loc(("moved", i)), kind))
                 continue
             if target not in declared:
                 self.error(("moved", i, "to"), f"unknown flow {target!r}", did_you_mean(target, declared))

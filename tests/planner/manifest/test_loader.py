@@ -185,6 +185,7 @@ def test_parameters_types_and_defaults(write_manifest: Write) -> None:
         ("{default: [a, [b]], type: list}", "a list parameter holds strings, numbers or booleans"),
         ("{default: 1.5, type: int}", "default 1.5 is not of type int"),
         ("{default: {a: 1}}", "a parameter's default is a string, number, boolean or list"),
+        ("{default: [a], type: ''}", "must be one of string, int, float, bool, list"),
     ],
 )
 def test_parameter_defaults_must_fit(write_manifest: Write, spec: str, message: str) -> None:
