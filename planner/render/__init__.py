@@ -6,7 +6,14 @@ contains, and no format can leak a sensitive value the others hide.
 """
 
 from planner.render.json import plan_view, render_json
-from planner.render.markdown import render_markdown
+from planner.render.markdown import render_markdown, render_markdown_full, render_markdown_parts
 from planner.render.text import render_text
 
-__all__ = ["plan_view", "render_json", "render_markdown", "render_text"]
+__all__ = [
+    "plan_view",
+    "render_json",
+    "render_markdown",
+    "render_markdown_full",
+    "render_markdown_parts",
+    "render_text",
+]
