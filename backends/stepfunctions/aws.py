@@ -22,6 +22,7 @@ carrying AWS's error code for the caller to handle. Never a traceback.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -32,6 +33,8 @@ from planner import __version__
 from planner.errors import BackendError, FlowplanError, TransientError
 
 __all__ = ["Aws", "AwsError", "AwsOptions", "AwsTransientError"]
+
+log = logging.getLogger("flowplan.stepfunctions")
 
 _EXPIRED = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired", "TokenRefreshRequired"})
 _REJECTED = frozenset(
@@ -139,10 +142,13 @@ class Aws:
             core.register_component("data_loader", _shared_loader(core))
             return boto3.session.Session(botocore_session=core, region_name=self.options.region)
         except ProfileNotFound:
-            raise BackendError(
-                f"the AWS profile {self.options.profile!r} of {self.options.where()} is not configured",
-                hint="check the profile name, or run `aws configure sso --profile NAME`",
-            ) from None
+            raise self._no_profile() from None
+
+    def _no_profile(self) -> BackendError:
+        return BackendError(
+            f"the AWS profile {self.options.profile!r} of {self.options.where()} is not configured",
+            hint="check the profile name (AWS_CONFIG_FILE, ~/.aws/config), or run `aws configure sso --profile NAME`",
+        )
 
     def client(self, service: str, *, once: bool = False) -> Any:
         """The (cached) client for ``service``; ``once`` disables retries (non-idempotent writes)."""
@@ -155,6 +161,15 @@ class Aws:
 
             if self._session is None:
                 self._session = self._new_session()
+                if not self.options.verify_tls:
+                    import urllib3
+
+                    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+                    log.warning(
+                        "warning: %s does not verify the endpoint's TLS certificate (verify_tls: false); anyone on "
+                        "the network path can read and change what flowplan sends",
+                        self.options.where(),
+                    )
             retries: dict[str, Any] = {"mode": "standard"}
             if once:
                 retries["total_max_attempts"] = 1
@@ -168,12 +183,15 @@ class Aws:
                 max_pool_connections=max(10, self.options.parallelism + 5),
                 user_agent_extra=f"flowplan/{__version__}",
             )
-            made = self._session.client(
-                service,
-                endpoint_url=self.options.endpoint_url or None,
-                verify=None if self.options.verify_tls else False,
-                config=config,
-            )
+            try:
+                made = self._session.client(
+                    service,
+                    endpoint_url=self.options.endpoint_url or None,
+                    verify=None if self.options.verify_tls else False,
+                    config=config,
+                )
+            except Exception as exc:  # a bad profile or region surfaces here
+                raise self.translate(exc, service, "client") from None
             self._clients[key] = made
             return made
 
@@ -223,6 +241,8 @@ class Aws:
 
         where = self.options.where()
         action = f"{_IAM_PREFIX.get(service, service)}:{operation}"
+        if isinstance(exc, bx.ProfileNotFound):
+            return self._no_profile()
         if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):
             return BackendError(f"no AWS credentials found for {where}", hint=_HINT_CREDENTIALS)
         if isinstance(exc, bx.TokenRetrievalError | bx.SSOTokenLoadError | bx.UnauthorizedSSOTokenError):

@@ -13,6 +13,7 @@ import contextlib
 import io
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,3 +148,35 @@ flows:
       start: {command: [echo, down], resources: {cpu: "1", memory: 1Gi}}
 """
 TINY_RESOURCES = 8
+
+
+# --------------------------------------------------------------------------- the call budget (issue 12)
+
+#: One page each: the listings.
+LISTINGS = {
+    "tag:GetResources": 1,
+    "events:ListRules": 1,
+    "scheduler:GetScheduleGroup": 1,
+    "scheduler:ListTagsForResource": 1,
+    "scheduler:ListSchedules": 1,
+    "batch:DescribeJobDefinitions": 1,
+    "ssm:GetParametersByPath": 1,
+    "dynamodb:Query": 1,
+}
+
+
+def budget(kinds: Mapping[str, int]) -> dict[str, int]:
+    """The most calls, by operation, a no-change plan of ``kinds`` resources may make."""
+    return {
+        **LISTINGS,
+        "states:DescribeStateMachine": kinds["StateMachine"],
+        "scheduler:GetSchedule": kinds["Schedule"],
+        "events:ListTargetsByRule": kinds["Rule"],
+        "events:ListTagsForResource": kinds["Rule"],
+        "ssm:ListTagsForResource": kinds["Parameter"],
+    }
+
+
+def over_budget(counts: Mapping[str, int], allowed: Mapping[str, int]) -> dict[str, tuple[int, int]]:
+    """``{operation: (made, allowed)}`` for every operation over its budget (unbudgeted ones allow 0)."""
+    return {op: (n, allowed.get(op, 0)) for op, n in sorted(counts.items()) if n > allowed.get(op, 0)}

@@ -254,7 +254,9 @@ def test_job_definitions_round_resources_up_and_carry_sinks() -> None:
     start = next(j for name, j in jobs.items() if name.startswith("recsys-prod-ingest-start-"))
     container = start.body["containerProperties"]
     assert container["resourceRequirements"] == [{"type": "MEMORY", "value": "1024"}, {"type": "VCPU", "value": "1"}]
-    assert start.notes == ("step 'start': cpu 500m is 1 vCPU (Batch on EC2 counts whole vCPUs)",)
+    assert start.notes[0] == "step 'start': cpu 500m is 1 vCPU (Batch on EC2 counts whole vCPUs)"
+    assert container["executionRoleArn"] == "arn:aws:iam::123456789012:role/flowplan-sfn-execution"
+    assert "ecs-tasks.amazonaws.com" in start.notes[1]
     assert container["secrets"] == [
         {
             "name": "FLOWPLAN_SINK_WAREHOUSE_CREDENTIALS",
@@ -269,7 +271,7 @@ def test_job_definitions_round_resources_up_and_carry_sinks() -> None:
     nn = next(j for name, j in jobs.items() if name.startswith("recsys-prod-train-train-nn-"))
     assert nn.body["containerProperties"]["resourceRequirements"][0] == {"type": "GPU", "value": "1"}
     report = next(j for name, j in jobs.items() if name.startswith("recsys-prod-report-start-"))
-    assert report.notes == ("step 'start': no cpu given: 1 vCPU; no memory given: 2048 MiB",)
+    assert report.notes[0] == "step 'start': no cpu given: 1 vCPU; no memory given: 2048 MiB"
     assert all(len(name) <= LIMITS["JobDefinition"] for name in jobs)
 
 

@@ -37,6 +37,7 @@ def test_an_ambiguous_register_job_definition_leaves_one_revision(tiny: Workspac
     assert tiny.run("plan", "--detailed-exitcode").code == 0
 
 
+@pytest.mark.slow
 def test_a_register_that_never_arrived_is_sent_again_once_read_back_proves_it(tiny: Workspace, aws: AwsEnv) -> None:
     aws.proxy.rules.append(FaultRule(ResetBeforeForward(), key="batch:RegisterJobDefinition", times=1))
     result = tiny.apply()
@@ -45,6 +46,7 @@ def test_a_register_that_never_arrived_is_sent_again_once_read_back_proves_it(ti
     assert aws.proxy.counts()["batch:RegisterJobDefinition"] == 3
 
 
+@pytest.mark.slow
 def test_every_create_survives_a_lost_answer(tiny: Workspace, aws: AwsEnv) -> None:
     creates = (
         "states:CreateStateMachine",
@@ -98,6 +100,7 @@ def test_a_run_that_dies_between_publishing_and_moving_the_alias_is_repaired(
     assert tiny.run("plan", "--detailed-exitcode").code == 0
 
 
+@pytest.mark.slow
 def test_a_failed_write_stops_its_dependents_and_a_rerun_converges(tiny: Workspace, aws: AwsEnv) -> None:
     aws.proxy.rules.append(FaultRule(Respond.aws_json(400, "ValidationException", "no"), key="ssm:PutParameter"))
     failed = tiny.apply()
