@@ -97,6 +97,11 @@ def acquire_locks(
             lock = backends[name].lock(result.views[name].scope)
             lock.acquire(info)
             held.append((lock, info))
+            renamed = result.views[name].renamed
+            if renamed is not None and any(c.moved_scope and c.address.backend == name for c in result.plan.changes):
+                old_lock = backends[name].lock(renamed.scope)
+                old_lock.acquire(info)
+                held.append((old_lock, info))
     except BaseException:
         release_locks(held)
         raise
@@ -141,6 +146,20 @@ def apply_plan(
                 )
         entries[name] = current
         inventory_state[name] = view.inventory
+    # objects moving from a renamed project or branch are booked in that scope's inventory
+    old_entries: dict[str, dict[Address, InventoryEntry]] = {}
+    old_state: dict[str, InventoryState] = {}
+    for name in writers:
+        renamed = result.views[name].renamed
+        if renamed is not None and any(c.moved_scope and c.address.backend == name for c in plan.changes):
+            old_entries[name] = dict(renamed.inventory.entries)
+            old_state[name] = renamed.inventory
+
+    def book(change: ResourceChange) -> dict[Address, InventoryEntry]:
+        """Where the inventory entry of what a change moves *from* lives."""
+        name = change.address.backend
+        return old_entries[name] if change.moved_scope and name in old_entries else entries[name]
+
     blocked: dict[Address, str] = {}
     unavailable = {c.address: f"{c.address} is taken by an object flowplan does not own" for c in plan.conflicts}
     for wave in plan.waves:  # waves are in dependency order: one pass blocks transitive dependents
@@ -157,6 +176,10 @@ def apply_plan(
         for name in sorted(names):
             state = inventory_state[name].with_entries(entries[name])
             inventory_state[name] = backends[name].inventory(result.views[name].scope).save(state)
+            renamed = result.views[name].renamed
+            if name in old_entries and renamed is not None:
+                old = old_state[name].with_entries(old_entries[name])
+                old_state[name] = backends[name].inventory(renamed.scope).save(old)
 
     def run(change: ResourceChange) -> None:
         writer = writers[change.address.backend]
@@ -201,7 +224,7 @@ def apply_plan(
         for change in todo:
             entries[change.address.backend][change.address] = _intent(change)
             if change.moved_from is not None:
-                entries[change.address.backend][change.moved_from] = _old_intent(change)
+                book(change)[change.moved_from] = _old_intent(change)
         save({c.address.backend for c in todo})
         workers = max(1, min(options.parallelism, len(todo)))
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="flowplan-write") as pool:
@@ -214,6 +237,8 @@ def apply_plan(
                     if error is None:
                         outcome.succeeded.append(change.address)
                         _confirm(entries[change.address.backend], change)
+                        if change.action is Action.MOVE and change.fires and change.moved_from is not None:
+                            book(change).pop(change.moved_from, None)
                         if on_event:
                             on_event("done", change, None)
                         continue
@@ -227,7 +252,7 @@ def apply_plan(
                         # keep the intent: the next run reads back and repairs
                         continue
         save({c.address.backend for c in todo})
-    _clean_up_moves(deferred, writers, order, outcome, entries, save, on_event)
+    _clean_up_moves(deferred, writers, order, outcome, book, save, on_event)
     if not options.dry_run:
         outcome.revision = _record_revision(result, backends, entries, inventory_state, provenance, outcome)
     return outcome
@@ -287,7 +312,7 @@ def _clean_up_moves(
     writers: Mapping[str, Any],
     order: Any,
     outcome: ApplyOutcome,
-    entries: dict[str, dict[Address, InventoryEntry]],
+    book: Callable[[ResourceChange], dict[Address, InventoryEntry]],
     save: Callable[[set[str]], None],
     on_event: Event | None,
 ) -> None:
@@ -309,7 +334,7 @@ def _clean_up_moves(
             if on_event:
                 on_event("fail", change, f"removing {change.moved_from}: {exc.message}")
             continue
-        entries[change.address.backend].pop(change.moved_from, None)
+        book(change).pop(change.moved_from, None)
     if ready:
         save({c.address.backend for c in ready})
 
@@ -331,8 +356,6 @@ def _confirm(entries: dict[Address, InventoryEntry], change: ResourceChange) -> 
     if change.action is Action.DELETE:
         entries.pop(change.address, None)
         return
-    if change.action is Action.MOVE and change.fires and change.moved_from is not None:
-        entries.pop(change.moved_from, None)
     assert change.after is not None
     entries[change.address] = InventoryEntry(spec_hash(change.after, change.volatile_paths), "applied", change.flow)
 

@@ -69,6 +69,16 @@ class BackendView:
     live: LiveState
     inventory: InventoryState
     reconciled: dict[Address, InventoryEntry]
+    renamed: RenamedScope | None = None
+
+
+@dataclass
+class RenamedScope:
+    """The project or branch this one was renamed from (``moved: [{kind: project|branch, ...}]``)."""
+
+    scope: Scope
+    inventory: InventoryState
+    live: LiveState
 
 
 @dataclass
@@ -116,7 +126,12 @@ def build_plan(
         extra = [Resource(source, {}) for target, source in _import_sources(options) if target.backend == name]
         live = backend.reader().read(scope, desired_all[name] + extra)
         desired = {r.address: r for r in desired_all[name]}
-        return BackendView(backend, scope, desired, live, inventory, _reconcile(inventory, live, desired))
+        renamed = None
+        old_scope = _renamed_from(manifest, name)
+        if old_scope is not None and options.mode != "destroy":
+            renamed = RenamedScope(old_scope, backend.inventory(old_scope).load(), backend.reader().read(old_scope, []))
+        reconciled = _reconcile(inventory, live, desired)
+        return BackendView(backend, scope, desired, live, inventory, reconciled, renamed)
 
     views: dict[str, BackendView] = {}
     workers = max(1, min(options.parallelism, len(names)))
@@ -252,7 +267,8 @@ def _plan_backend(manifest: Manifest, view: BackendView, options: PlanOptions) -
         if address in view.live.others and found is None:
             continue
         if found is None and address in moves:
-            out.changes.append(_move(resource, moves[address], adopted=address in adopted_from))
+            here = (view.scope.project, view.scope.branch)
+            out.changes.append(_move(resource, moves[address], adopted=address in adopted_from, scope=here))
             continue
         change = _compare(manifest, view, resource, found, out)
         if change is None:
@@ -317,7 +333,11 @@ def _pair_moves(manifest: Manifest, view: BackendView) -> dict[Address, LiveReso
     Only objects in the inventory move: what flowplan does not track, it does not touch.
     """
     pairs: dict[Address, LiveResource] = {}
+    if view.renamed is not None:
+        pairs.update(_pair_renamed_scope(view))
     for moved in manifest.moved:
+        if moved.kind != "flow":
+            continue
         olds = [
             live
             for live in view.live.owned.values()
@@ -343,6 +363,42 @@ def _pair_moves(manifest: Manifest, view: BackendView) -> dict[Address, LiveReso
     return pairs
 
 
+def _renamed_from(manifest: Manifest, backend: str) -> Scope | None:
+    """The scope this project and branch were renamed from, if a project or branch move applies."""
+    project, branch = manifest.project, manifest.branch
+    for moved in manifest.moved:
+        if moved.kind == "project" and moved.target == manifest.project:
+            project = moved.source
+        elif moved.kind == "branch" and moved.target == manifest.branch:
+            branch = moved.source
+    if (project, branch) == (manifest.project, manifest.branch):
+        return None
+    return Scope(backend, project, branch)
+
+
+def _pair_renamed_scope(view: BackendView) -> dict[Address, LiveResource]:
+    """Pair the old project's (or branch's) tracked objects with the desired ones by kind, flow and name."""
+    assert view.renamed is not None
+    old, new = view.renamed.scope, view.scope
+    olds = [
+        live
+        for live in view.renamed.live.owned.values()
+        if live.address in view.renamed.inventory.entries and live.address not in view.desired
+    ]
+    old_part, new_part = f"{old.project}-{old.branch}", f"{new.project}-{new.branch}"
+    pairs: dict[Address, LiveResource] = {}
+    free = [r for r in view.desired.values() if r.address not in view.live.owned]
+    for live in sorted(olds, key=lambda lv: lv.address.sort_key()):
+        flow = live.owner.flow if live.owner else None
+        same = [r for r in free if r.address.kind == live.address.kind and r.flow == flow]
+        guess = live.address.name.replace(old_part, new_part)
+        match = next((r for r in same if r.address.name == guess), same[0] if len(same) == 1 else None)
+        if match is not None and match.address not in pairs:
+            pairs[match.address] = live
+            free.remove(match)
+    return pairs
+
+
 def _carry_toggle(resource: Resource, old: LiveResource) -> dict[str, object]:
     """The new object's body, switched off if the old one was (an operator's pause survives the move)."""
     body = dict(resource.body)
@@ -363,7 +419,9 @@ def _import_sources(options: PlanOptions) -> list[tuple[Address, Address]]:
     return pairs
 
 
-def _move(resource: Resource, old: LiveResource, *, adopted: bool = False) -> ResourceChange:
+def _move(
+    resource: Resource, old: LiveResource, *, adopted: bool = False, scope: tuple[str, str] = ("", "")
+) -> ResourceChange:
     after = _carry_toggle(resource, old)
     origin = deployed_by(old)
     reason = f"moved from {old.address}"
@@ -391,6 +449,11 @@ def _move(resource: Resource, old: LiveResource, *, adopted: bool = False) -> Re
         protect=resource.protect or old.protected,
         managers=_managers(old),
         moved_from=old.address,
+        moved_scope=(
+            f"{old.owner.project}/{old.owner.branch}"
+            if old.owner is not None and old.owner.branch and (old.owner.project, old.owner.branch) != scope
+            else None
+        ),
         fires=resource.fires,
         toggle=(resource.toggle.pointer, resource.toggle.on, resource.toggle.off) if resource.toggle else None,
     )

@@ -142,6 +142,7 @@ class ResourceChange:
     protect: bool = False
     managers: tuple[Mapping[str, Any], ...] = ()
     moved_from: Address | None = None
+    moved_scope: str | None = None  # "project/branch" the object moves from, when that differs
     fires: bool = False
     toggle: tuple[str, Any, Any] | None = None
 
@@ -178,6 +179,7 @@ class ResourceChange:
             "notes": list(self.notes),
             "managers": [dict(m) for m in self.managers],
             "moved_from": str(self.moved_from) if self.moved_from else None,
+            "moved_scope": self.moved_scope,
             "fires": self.fires,
         }
         if bodies:
@@ -213,6 +215,7 @@ class ResourceChange:
             protect=bool(data.get("protect", False)),
             managers=tuple(data.get("managers", [])),
             moved_from=Address.parse(data["moved_from"]) if data.get("moved_from") else None,
+            moved_scope=data.get("moved_scope"),
             fires=bool(data.get("fires", False)),
             toggle=tuple(data["toggle"]) if data.get("toggle") else None,  # type: ignore[arg-type]
         )

@@ -1187,6 +1187,16 @@ class _Builder:
             source, target = item.get("from"), item.get("to")
             if not isinstance(source, str) or not isinstance(target, str):
                 continue
+            kind = item.get("kind", "flow")
+            if kind in ("project", "branch"):
+                if not DNS_LABEL.match(source) or len(source) > MAX_PROJECT:
+                    self.error(("moved", i, "from"), f"{source!r} is not a valid {kind} name")
+                if kind == "project" and target != self.data.get("project"):
+                    self.error(
+                        ("moved", i, "to"), f"a project move must end in this project ({self.data.get('project')!r})"
+                    )
+                result.append(m.Moved(source, target, self.ctx.loc(("moved", i)), kind))
+                continue
             if target not in declared:
                 self.error(("moved", i, "to"), f"unknown flow {target!r}", did_you_mean(target, declared))
             if source in declared:

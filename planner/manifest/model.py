@@ -282,9 +282,16 @@ class Flow:
 
 @dataclass(frozen=True)
 class Moved:
+    """A rename: of a flow (the default), or of the whole project or branch.
+
+    ``kind: project`` / ``kind: branch`` entries only apply when ``target`` is the
+    project (or the ``--branch``) being planned; others are kept for the record.
+    """
+
     source: str
     target: str
     loc: Location = _NOWHERE
+    kind: Literal["flow", "project", "branch"] = "flow"
 
 
 @dataclass(frozen=True)

@@ -435,7 +435,14 @@ MANIFEST: dict[str, Any] = {
         "flows": {**_named(FLOW, FLOW_NAME, "flow"), "minProperties": 1},
         "moved": {
             "type": "array",
-            "items": _obj({"from": {"type": "string"}, "to": {"type": "string"}}, required=["from", "to"]),
+            "items": _obj(
+                {
+                    "from": {"type": "string"},
+                    "to": {"type": "string"},
+                    "kind": {"enum": ["flow", "project", "branch"], "description": "what was renamed (default: flow)"},
+                },
+                required=["from", "to"],
+            ),
         },
     },
 }

@@ -168,3 +168,37 @@ def test_other_projects_objects_are_never_adopted(tmp_path: Path) -> None:
     assert [c["address"] for c in plan["conflicts"]] == ["local.CronWorkflow.argo/recsys-prod-report"]
     assert "other" in plan["conflicts"][0]["owner"]
     assert all(c["action"] != "adopt" for c in plan["changes"])
+
+
+def test_project_rename_moves_every_object_and_empties_the_old_inventory(applied: Project) -> None:
+    applied.edit("project: recsys", "project: recs")
+    applied.manifest.write_text(
+        applied.manifest.read_text() + "\nmoved:\n  - {kind: project, from: recsys, to: recs}\n"
+    )
+    plan = json.loads(applied.run("plan", "--format", "json").out)
+    actions = {c["action"] for c in plan["changes"]}
+    assert actions == {"move"}, actions
+    assert len(plan["changes"]) == 13
+    assert all(c["moved_scope"] == "recsys/prod" for c in plan["changes"])
+    result = applied.run("apply", "--auto-approve")
+    assert result.code == 0, result.err
+    deployed = applied.deployed()
+    assert len(deployed) == 13 and all("/recs-prod-" in "/" + p.split("/", 2)[2] for p in deployed), deployed
+    old = json.loads((applied.root / ".flowplan/local/recsys-prod.json").read_text())
+    assert old["entries"] == {}
+    assert applied.run("plan", "--detailed-exitcode").code == 0
+
+
+def test_branch_rename_moves_the_branch(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    assert project.run("apply", "--auto-approve", "--branch", "staging").code == 0
+    project.manifest.write_text(
+        project.manifest.read_text() + "\nmoved:\n  - {kind: branch, from: staging, to: preprod}\n"
+    )
+    prod_plan = json.loads(project.run("plan", "--format", "json").out)
+    assert {c["action"] for c in prod_plan["changes"]} == {"create"}  # the entry only applies to preprod
+    plan = json.loads(project.run("plan", "--branch", "preprod", "--format", "json").out)
+    assert {c["action"] for c in plan["changes"]} == {"move"}
+    assert project.run("apply", "--auto-approve", "--branch", "preprod").code == 0
+    assert project.run("plan", "--branch", "preprod", "--detailed-exitcode").code == 0
+    assert not any("staging" in p for p in project.deployed())
