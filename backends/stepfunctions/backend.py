@@ -79,6 +79,8 @@ class StepFunctionsBackend:
         text = f"AWS account {self.settings.account_id}, {self.settings.region}"
         if self.options.endpoint_url:
             text += f" (endpoint {self.options.endpoint_url})"
+        if not self.options.verify_tls:
+            text += " [TLS NOT VERIFIED]"  # the plan's target line says so (the Argo backend's convention)
         return text
 
     def warnings(self) -> tuple[str, ...]:

@@ -66,6 +66,7 @@ from planner.resources import (
     Address,
     Provenance,
     Resource,
+    Toggle,
     digest,
     join_pointer,
     spec_hash,
@@ -632,6 +633,8 @@ class _Compilation:
             sensitive_paths=tuple(_pointers_to(body, self.sensitive)),
             notes=tuple(notes),
             protect=draft.protected,
+            fires=draft.kind in ("Schedule", "Rule"),
+            toggle=Toggle("/State", "ENABLED", "DISABLED") if draft.kind in ("Schedule", "Rule") else None,
         )
 
 

@@ -145,22 +145,20 @@ class StepFunctionsWriter:
         raise BackendError(f"flowplan cannot write {kind} resources to Step Functions backends")
 
     def _check(self, live: LiveResource, *, gone_ok: bool = False) -> Found | None:
-        """Read again; the same content hash as planned, still ours — or a ConflictError."""
+        """Read again; the same content hash as planned — or a ConflictError."""
         address = live.address
         current = self._current(address.kind, address.name, live.meta)
         if current is None:
             if gone_ok:
                 return None
             raise ConflictError(f"{address} was deleted since the plan", hint="run flowplan plan again, then apply")
+        # The version hashes the whole normalized body, tags included: it also proves the markers are as
+        # planned (ours for an update or delete, absent for an adoption the plan showed).
         if current.version != live.version:
             raise ConflictError(
                 f"{address} changed since the plan was made",
                 hint="run flowplan plan to see the current state, then apply",
             )
-        if address.kind != "Schedule":
-            owner = owner_of(current.tags)
-            if owner is None or (owner.project, owner.branch) != (self.scope.project, self.scope.branch):
-                raise ConflictError(f"{address} no longer carries this project's markers; flowplan leaves it alone")
         return current
 
     def _taken(self, resource: Resource, current: Found, same: bool) -> bool:

@@ -189,3 +189,29 @@ def test_changes_made_by_hand_are_drift_and_apply_restores_the_manifest(tiny: Wo
     assert tiny.run("plan", "--detailed-exitcode").code == 0
     restored = scheduler.get_schedule(GroupName="tiny-prod", Name="tiny-prod-up")
     assert (restored["State"], restored["ScheduleExpressionTimezone"]) == ("ENABLED", "Europe/Paris")
+
+
+def test_an_object_made_by_hand_can_be_imported(tiny: Workspace, aws: AwsEnv) -> None:
+    sfn = aws.client("stepfunctions")
+    sfn.create_state_machine(
+        name="tiny-prod-down", definition=PASS, roleArn=ROLE, tags=[{"key": "cost-center", "value": "cc-1"}]
+    )
+    result = tiny.run("import", address("StateMachine", "tiny-prod-down"), "--auto-approve")
+    assert result.code == 0, result.text
+    tags = {t["key"]: t["value"] for t in sfn.list_tags_for_resource(resourceArn=ARN + "tiny-prod-down")["tags"]}
+    assert tags["flowplan.dev/project"] == "tiny" and "cost-center" not in tags
+    assert json.loads(sfn.describe_state_machine(stateMachineArn=ARN + "tiny-prod-down")["definition"]) != json.loads(
+        PASS
+    )
+    alias = sfn.describe_state_machine_alias(stateMachineAliasArn=ARN + "tiny-prod-down:live")
+    assert alias["routingConfiguration"][0]["stateMachineVersionArn"].startswith(ARN + "tiny-prod-down:")
+    assert tiny.apply().code == 0
+    assert tiny.run("plan", "--detailed-exitcode").code == 0
+
+
+def test_a_server_dry_run_checks_and_writes_nothing(tiny: Workspace, aws: AwsEnv) -> None:
+    result = tiny.run("apply", "--auto-approve", "--dry-run", "server")
+    assert result.code == 0, result.text
+    assert "Dry run complete" in result.out
+    assert aws.writes() == {}
+    assert aws.client("stepfunctions").list_state_machines()["stateMachines"] == []

@@ -89,3 +89,14 @@ def test_throttling_that_outlives_its_retries(tiny: Workspace, aws: AwsEnv, monk
     _assert_one_paragraph(result.err)
     assert "tag:GetResources" in result.err and "still failed after retries" in result.err
     assert aws.proxy.counts()["tag:GetResources"] == 2  # retried (with backoff) once, as configured
+
+
+def test_turning_tls_verification_off_is_said_on_every_plan(
+    aws: AwsEnv, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = TINY.replace("    endpoint_url:", "    verify_tls: false\n    endpoint_url:")
+    result = Workspace(tmp_path, aws, text).run("plan")
+    assert result.code == 0, result.text
+    assert "[TLS NOT VERIFIED]" in result.out
+    # A logging warning: stderr in the CLI (Python's last-resort handler), captured here by pytest.
+    assert "does not verify the endpoint's TLS certificate (verify_tls: false)" in caplog.text
