@@ -35,9 +35,11 @@ __all__ = [
     "Backend",
     "BackendError",
     "BackendSpec",
+    "BranchInfo",
     "CompileContext",
     "Compiler",
     "ConflictError",
+    "FlowTarget",
     "Inventory",
     "InventoryEntry",
     "InventoryState",
@@ -45,12 +47,19 @@ __all__ = [
     "Lock",
     "LockError",
     "LockInfo",
+    "NotSupported",
+    "Operator",
     "Reader",
     "Revision",
+    "Run",
+    "RunOutcome",
     "Scope",
+    "Submitted",
     "TransientError",
+    "TriggerHealth",
     "Writer",
     "lock_held",
+    "operator_of",
     "unreachable",
 ]
 
@@ -308,3 +317,145 @@ def lock_held(info: LockInfo, where: str) -> LockError:
         hint="wait for that run to finish; if it died, run `flowplan force-unlock` after checking it is gone "
         f"(the lock expires by itself at {time.strftime('%H:%M:%S UTC', time.gmtime(info.expires_at))})",
     )
+
+
+# --------------------------------------------------------------------------- operating what is deployed
+#
+# Planning and applying need the protocols above; `flowplan status`, `run`, `branches` and `rollback`
+# also need to read runs, trigger plumbing and other branches, and to start a run. Those reads and writes
+# live behind an optional :class:`Operator` (``Backend.operator()``), so a backend that cannot answer them
+# (the files backend has no runs) says so through :class:`NotSupported` instead of the command guessing.
+
+#: A run's outcome in flowplan's words; the backend's own status stays in ``Run.detail``.
+RunOutcome = Literal["succeeded", "failed", "running", "pending", "aborted", "unknown"]
+
+
+class NotSupported(BackendError):
+    """This backend cannot do what was asked (the message names the backend and why)."""
+
+
+@dataclass(frozen=True)
+class FlowTarget:
+    """A flow as one backend deploys it: its compiled resources name the objects that run it."""
+
+    name: str
+    resources: tuple[Resource, ...] = ()
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a flow (an Argo Workflow, a Step Functions execution). Times are ISO 8601 UTC."""
+
+    flow: str
+    id: str
+    outcome: RunOutcome
+    started: str | None = None
+    finished: str | None = None
+    detail: str | None = None
+
+    @property
+    def finished_outcome(self) -> bool:
+        """True once the run ended (a running or pending run says nothing yet about the flow's health)."""
+        return self.outcome in ("succeeded", "failed", "aborted")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "id": self.id,
+            "outcome": self.outcome,
+            "started": self.started,
+            "finished": self.finished,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class TriggerHealth:
+    """Whether one object that starts runs (a schedule, a sensor, a rule) and its plumbing can do so.
+
+    ``healthy`` is None when the backend cannot tell (no controller has reported on the object yet);
+    ``state`` is one word (``enabled``, ``suspended``, ``missing``, ``degraded``, ``unknown``).
+    """
+
+    flow: str
+    kind: str
+    name: str
+    state: str
+    healthy: bool | None
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "flow": self.flow,
+            "kind": self.kind,
+            "name": self.name,
+            "state": self.state,
+            "healthy": self.healthy,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A run that was just started, and how to follow it (commands and URLs a person can paste)."""
+
+    flow: str
+    id: str
+    where: str
+    watch: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BranchInfo:
+    """One branch deployment of a project on one backend, as its inventory and its markers show it."""
+
+    backend: str
+    branch: str
+    tracked: int = 0
+    marked: int = 0
+    last: Revision | None = None
+    has_inventory: bool = False
+
+
+class Operator(Protocol):
+    """Reads and writes for operating what is deployed; ``Backend.operator()`` returns one (optional).
+
+    Methods take every flow at once so a backend can answer with one listing (Argo lists the
+    Workflows of a project and branch once, not once per flow). A method a backend cannot answer
+    raises :class:`NotSupported`.
+    """
+
+    def runs(self, scope: Scope, flows: Sequence[FlowTarget], limit: int) -> dict[str, list[Run]]:
+        """The last ``limit`` runs of each flow, newest first."""
+        ...
+
+    def trigger_health(
+        self, scope: Scope, flows: Sequence[FlowTarget], live: LiveState
+    ) -> dict[str, list[TriggerHealth]]:
+        """Per flow: its schedules and triggers and the plumbing they need (``live``: what the reader found)."""
+        ...
+
+    def submit(self, scope: Scope, flow: FlowTarget, params: Mapping[str, str]) -> Submitted:
+        """Start one run of ``flow`` now, with ``params`` over the parameters' defaults."""
+        ...
+
+    def branches(self, project: str) -> list[BranchInfo]:
+        """Every branch deployment of ``project`` on this backend (inventories and marked objects)."""
+        ...
+
+    def rollback_writer(self, scope: Scope, dry_run: bool = False) -> Writer | None:
+        """A writer for rollbacks when returning to a recorded state differs from applying it (else None)."""
+        ...
+
+
+def operator_of(backend: Backend) -> Operator:
+    """The backend's :class:`Operator`, or :class:`NotSupported` naming the backend and its type."""
+    make = getattr(backend, "operator", None)
+    if make is None:
+        spec = backend.spec
+        raise NotSupported(
+            f"backend {spec.name!r} (type {spec.type}) cannot report runs, triggers or branches",
+            hint="status, run, branches and rollback's version handling need a backend with an operator",
+        )
+    return make()  # type: ignore[no-any-return]
