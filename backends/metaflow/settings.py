@@ -59,7 +59,8 @@ __all__ = [
 #: The one Metaflow version flowplan compiles with (pyproject's ``metaflow`` extra pins the same).
 METAFLOW_VERSION = "2.19.39"
 DEFAULT_USER = "flowplan"
-DEFAULT_PARALLELISM = 4
+#: Flows compiled at once: packaging is CPU-bound, so no more than the machine's CPUs.
+DEFAULT_PARALLELISM = max(1, min(4, os.cpu_count() or 1))
 #: Keys of a flow's ``metaflow.env`` that may override what flowplan set from the backend.
 PINNED_FLOW_ENV = frozenset({"METAFLOW_KUBERNETES_CONTAINER_IMAGE", "METAFLOW_BATCH_CONTAINER_IMAGE"})
 #: What the compile process inherits from flowplan's own environment: how to reach AWS, not what to deploy.
