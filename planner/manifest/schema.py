@@ -500,13 +500,46 @@ def compile_check(schema: dict[str, Any] | bool) -> Callable[[Any], bool]:
         return lambda value: False
     assert isinstance(schema, dict)
     checks: list[Callable[[Any], bool]] = []
+    if "properties" in schema and "additionalProperties" in schema:
+        # The common object shape, in one pass over the instance's items.
+        checks.append(_object(schema["properties"], schema["additionalProperties"]))
     for keyword, arg in schema.items():
-        if keyword in _ANNOTATIONS or keyword in ("then",):
+        if keyword in _ANNOTATIONS or keyword == "then":
+            continue
+        if (
+            keyword in ("properties", "additionalProperties")
+            and "properties" in schema
+            and "additionalProperties" in schema
+        ):
             continue
         checks.append(_keyword(keyword, arg, schema))
     if len(checks) == 1:
         return checks[0]
-    return lambda value: all(check(value) for check in checks)
+
+    def check_all(value: Any) -> bool:
+        # A plain loop: all() over a generator costs a frame per call, and this runs per node.
+        for check in checks:  # noqa: SIM110
+            if not check(value):
+                return False
+        return True
+
+    return check_all
+
+
+def _object(properties: dict[str, Any], additional: Any) -> Callable[[Any], bool]:
+    props = {name: compile_check(sub) for name, sub in properties.items()}
+    other = compile_check(additional)
+    get = props.get
+
+    def check(value: Any) -> bool:
+        if type(value) is not dict:
+            return True
+        for key, item in value.items():  # noqa: SIM110 - a plain loop is faster, see check_all
+            if not get(key, other)(item):
+                return False
+        return True
+
+    return check
 
 
 def _keyword(keyword: str, arg: Any, schema: dict[str, Any]) -> Callable[[Any], bool]:
