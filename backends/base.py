@@ -336,10 +336,15 @@ class NotSupported(BackendError):
 
 @dataclass(frozen=True)
 class FlowTarget:
-    """A flow as one backend deploys it: its compiled resources name the objects that run it."""
+    """A flow as one backend deploys it: its compiled resources name the objects that run it.
+
+    ``parameters`` are the flow's parameters with their defaults as text (what a run gets unless
+    ``flowplan run --param`` says otherwise).
+    """
 
     name: str
     resources: tuple[Resource, ...] = ()
+    parameters: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

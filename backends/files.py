@@ -298,6 +298,17 @@ class FilesWriter:
 
 
 def _atomic_write(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically; an OS error (disk full, EIO, permissions) is a BackendError."""
+    try:
+        _write_bytes(path, data, exclusive=exclusive)
+    except OSError as exc:
+        raise BackendError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="check the directory's free space and permissions; the next flowplan apply converges",
+        ) from None
+
+
+def _write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -431,6 +442,12 @@ class FilesBackend:
 
     def lock(self, scope: Scope) -> Lock:
         return FileLock(self.state_dir / f"{scope.project}-{scope.branch}.lock", f"{self.describe()}")
+
+    def operator(self) -> Any:
+        """Branch listings; runs and triggers are refused (see :mod:`backends.files_operate`)."""
+        from backends.files_operate import FilesOperator
+
+        return FilesOperator(self)
 
     def describe(self) -> str:
         try:

@@ -218,20 +218,18 @@ def alerts(view: Mapping[str, Any]) -> list[str]:
 # --------------------------------------------------------------------------- text
 
 
-def _fire_text(values: Sequence[str]) -> str:
-    shown = []
-    for value in values:
-        moment = datetime.datetime.fromisoformat(value)
-        shown.append(moment.strftime("%a %Y-%m-%d %H:%M %Z").strip())
-    return ", ".join(shown)
+def _fire_text(values: Sequence[str], timezone: str) -> str:
+    """Fire times on the schedule's own wall clock, named by its time zone (``Fri 2026-11-27 02:30``)."""
+    shown = [datetime.datetime.fromisoformat(value).strftime("%a %Y-%m-%d %H:%M") for value in values]
+    return ", ".join(shown) + f" {timezone}"
 
 
 def _schedule_text(schedule: Mapping[str, Any]) -> str:
     text = f"{schedule['words']} ({schedule['cron']}, {schedule['timezone']})"
     if schedule["suspended"]:
         where = "deployed suspended" if schedule["suspended_from"] == "deployed" else "suspended by the manifest"
-        return f"{text}; {where}, would fire next {_fire_text(schedule['next'])}"
-    return f"{text}; next {_fire_text(schedule['next'])}"
+        return f"{text}; {where}, would fire next {_fire_text(schedule['next'], schedule['timezone'])}"
+    return f"{text}; next {_fire_text(schedule['next'], schedule['timezone'])}"
 
 
 def _health_text(item: Mapping[str, Any]) -> str:
@@ -305,7 +303,9 @@ def render_status_markdown(view: Mapping[str, Any]) -> str:
     for flow in view["flows"]:
         schedule = flow["schedule"]
         words = "-" if schedule is None else schedule["words"] + (" (suspended)" if schedule["suspended"] else "")
-        upcoming = "-" if schedule is None or schedule["suspended"] else _fire_text(schedule["next"][:1])
+        upcoming = "-"
+        if schedule is not None and not schedule["suspended"]:
+            upcoming = _fire_text(schedule["next"][:1], schedule["timezone"])
         last = flow["last_finished_run"]
         last_text = (
             "-" if last is None else f"{_MARK.get(last['outcome'], last['outcome'])} {_utc_text(last['started'])}"

@@ -92,6 +92,12 @@ class ArgoBackend:
             where += f" (sensors in {self.argo.sensor_namespace})"
         return where
 
+    def operator(self) -> Any:
+        """Runs, trigger plumbing, manual runs and branch listings (see :mod:`backends.argo.operate`)."""
+        from backends.argo.operate import ArgoOperator
+
+        return ArgoOperator(self)
+
     def close(self) -> None:
         self.connection.close()
 

@@ -75,6 +75,12 @@ class StepFunctionsBackend:
     def lock(self, scope: Scope) -> Lock:
         return DynamoLock(self.table, scope, f"{scope.project}/{scope.branch} on {self.describe()}")
 
+    def operator(self) -> Any:
+        """Executions, trigger plumbing, manual runs, branches, alias rollbacks (:mod:`.operate`)."""
+        from backends.stepfunctions.operate import StepFunctionsOperator
+
+        return StepFunctionsOperator(self)
+
     def describe(self) -> str:
         text = f"AWS account {self.settings.account_id}, {self.settings.region}"
         if self.options.endpoint_url:

@@ -467,3 +467,6 @@ def force_unlock(
     if not found:
         _err("no locks held")
     return 0
+
+
+from planner.cli import operate as _operate  # noqa: F401,E402

@@ -1,0 +1,127 @@
+"""The files backend's part in operating what is deployed: branch deployments, and honest refusals.
+
+The files backend renders manifests into a directory that Argo CD (or ``kubectl apply -R``) syncs
+to a cluster. It runs nothing, so it has no runs to report, no trigger plumbing to check and no
+way to start a run: those calls raise :class:`~backends.base.NotSupported` with what to do
+instead. What it does hold is every branch's inventory (``.flowplan/<backend>/<project>-<branch>.json``)
+and every rendered file's owner header, which is what ``flowplan branches`` lists.
+
+Inventory file names join project and branch with ``-``, so a project ``a`` and a project ``a-b``
+could claim the same file; the owner headers of the rendered files decide (a branch is listed when
+either its inventory file or files carrying its markers exist).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from backends.base import (
+    BranchInfo,
+    FlowTarget,
+    LiveState,
+    NotSupported,
+    Run,
+    Scope,
+    Submitted,
+    TriggerHealth,
+    Writer,
+)
+from backends.files import JsonFileInventory, _split
+
+if TYPE_CHECKING:
+    from backends.files import FilesBackend
+
+__all__ = ["FilesOperator"]
+
+
+class FilesOperator:
+    """The :class:`~backends.base.Operator` of a ``type: files`` backend."""
+
+    def __init__(self, backend: FilesBackend) -> None:
+        self.backend = backend
+
+    def _no_runs(self, what: str) -> NotSupported:
+        return NotSupported(
+            f"backend {self.backend.spec.name!r} only writes {self.backend.describe()}: {what}",
+            hint="look at the cluster that syncs that directory (Argo CD, kubectl apply -R): `argo list`, "
+            "`kubectl get workflows`",
+        )
+
+    def runs(self, scope: Scope, flows: Sequence[FlowTarget], limit: int) -> dict[str, list[Run]]:
+        raise self._no_runs("no runs to show")
+
+    def trigger_health(
+        self, scope: Scope, flows: Sequence[FlowTarget], live: LiveState
+    ) -> dict[str, list[TriggerHealth]]:
+        raise self._no_runs("nothing is scheduled or triggered there")
+
+    def submit(self, scope: Scope, flow: FlowTarget, params: Mapping[str, str]) -> Submitted:
+        templates = [r for r in flow.resources if r.address.kind == "WorkflowTemplate"]
+        hint = "start it on the cluster that syncs the directory"
+        if templates:
+            address = templates[0].address
+            hint += f": argo submit -n {address.namespace} --from workflowtemplate/{address.name}"
+        raise NotSupported(
+            f"backend {self.backend.spec.name!r} only writes files; it cannot start a run of {flow.name}",
+            hint=hint,
+        )
+
+    def rollback_writer(self, scope: Scope, dry_run: bool = False) -> Writer | None:
+        return None
+
+    def branches(self, project: str) -> list[BranchInfo]:
+        """Inventories named ``<project>-*.json``, and the branches the rendered files' headers name."""
+        tracked: dict[str, JsonFileInventory] = {}
+        state_dir = self.backend.state_dir
+        if state_dir.is_dir():
+            for path in sorted(state_dir.glob(f"{project}-*.json")):
+                branch = path.stem[len(project) + 1 :]
+                if branch:
+                    tracked[branch] = JsonFileInventory(path)
+        marked = self._marked(project)
+        result = []
+        for branch in sorted(set(tracked) | set(marked)):
+            inventory = tracked.get(branch)
+            state = inventory.load() if inventory is not None else None
+            if state is not None and not state.entries and not state.revisions and branch not in marked:
+                continue
+            result.append(
+                BranchInfo(
+                    backend=self.backend.spec.name,
+                    branch=branch,
+                    tracked=len(state.entries) if state else 0,
+                    marked=marked.get(branch, 0),
+                    last=state.revisions[-1] if state and state.revisions else None,
+                    has_inventory=state is not None,
+                )
+            )
+        return result
+
+    def _marked(self, project: str) -> dict[str, int]:
+        """Rendered files per branch whose owner header names ``project`` (and this backend)."""
+        counts: dict[str, int] = {}
+        target: Path = self.backend.target
+        if not target.is_dir():
+            return counts
+        for root, dirs, names in os.walk(target):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(names):
+                if not name.endswith(".yaml") or name.startswith("."):
+                    continue
+                try:
+                    with open(Path(root, name), "rb") as handle:
+                        head = handle.read(4096)
+                except OSError:
+                    continue
+                owner, _, _ = _split(head)
+                if not owner or owner.get("project") != project:
+                    continue
+                address = str(owner.get("address", ""))
+                if not address.startswith(f"{self.backend.spec.name}."):
+                    continue
+                branch = str(owner.get("branch", ""))
+                counts[branch] = counts.get(branch, 0) + 1
+        return counts

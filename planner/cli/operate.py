@@ -1,0 +1,569 @@
+"""Commands for operating what is deployed: ``status``, ``history``, ``rollback``, ``branches``, ``run``.
+
+Registered on the same typer ``app`` as plan and apply (``planner/cli/app.py`` imports this module
+last). The logic lives in pure modules (:mod:`planner.status`, :mod:`planner.history`,
+:mod:`planner.rollback`, :mod:`planner.branches`); what a backend must read or start goes through
+its :class:`~backends.base.Operator`. Heavy modules are imported inside the commands, so
+``flowplan --help`` stays fast.
+
+Exit codes: ``status`` exits 1 when a flow is missing, its last finished run failed, its trigger
+plumbing is broken or runs could not be read (for alerting); the others exit 1 on any error.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import datetime
+import json
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from planner.cli.app import (
+    AllowDestroyOpt,
+    BranchOpt,
+    EnableSchedulesOpt,
+    FileOpt,
+    FormatOpt,
+    NoColorOpt,
+    ParallelismOpt,
+    VarFileOpt,
+    VarOpt,
+    _check_format,
+    _color,
+    _err,
+    _options,
+    _out,
+    _render,
+    app,
+)
+
+if TYPE_CHECKING:
+    from backends.base import Backend, FlowTarget, Scope
+    from planner.cli.session import Session
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+BackendOpt = Annotated[str | None, typer.Option("--backend", help="only this backend of the manifest")]
+AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation (CI)")]
+
+
+def _in_parallel(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
+    """``[fn(x) for x in items]``, one thread per backend (their reads are independent)."""
+    if len(items) <= 1:
+        return [fn(x) for x in items]
+    with concurrent.futures.ThreadPoolExecutor(len(items), thread_name_prefix="flowplan-operate") as pool:
+        return list(pool.map(fn, items))
+
+
+def _scope(session: Session, backend: str, branch: str | None = None) -> Scope:
+    from backends.base import Scope
+
+    return Scope(backend, session.manifest.project, branch or session.manifest.branch)
+
+
+def _backend_names(session: Session, only: str | None) -> list[str]:
+    from planner.errors import PlanError
+
+    if only is None:
+        return sorted(session.backends)
+    if only not in session.backends:
+        raise PlanError(
+            f"no backend named {only!r} in {session.options.file}",
+            hint="backends: " + ", ".join(sorted(session.backends)),
+        )
+    return [only]
+
+
+def _check_flows(session: Session, flows: Sequence[str]) -> None:
+    from planner.errors import PlanError
+
+    unknown = [f for f in flows if f not in session.manifest.flows]
+    if unknown:
+        raise PlanError(
+            f"no flow named {', '.join(repr(f) for f in unknown)} in {session.options.file}",
+            hint="flows: " + ", ".join(sorted(session.manifest.flows)),
+        )
+
+
+def _targets(session: Session, desired: Mapping[Any, Any], names: Sequence[str]) -> dict[str, list[FlowTarget]]:
+    """Per backend: the flows asked about, each with its compiled resources and parameter defaults."""
+    from backends.base import FlowTarget
+
+    result: dict[str, list[FlowTarget]] = {}
+    for name in names:
+        flow = session.manifest.flows[name]
+        resources = tuple(sorted((r for r in desired.values() if r.flow == name), key=lambda r: r.address.sort_key()))
+        parameters = {p: spec.default_text for p, spec in flow.parameters.items()}
+        result.setdefault(flow.backend, []).append(FlowTarget(name, resources, parameters))
+    return result
+
+
+# --------------------------------------------------------------------------- status
+
+
+@app.command()
+def status(
+    flows: Annotated[
+        list[str] | None, typer.Argument(help="flows to report (default: all)", show_default=False)
+    ] = None,
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    branch: BranchOpt = "prod",
+    enable_schedules: EnableSchedulesOpt = False,
+    runs: Annotated[int, typer.Option("--runs", min=0, max=100, help="last runs shown per flow")] = 5,
+    fmt: FormatOpt = "text",
+) -> int:
+    """Per flow: deployed? in sync? schedule and next fire times, trigger plumbing, last runs.
+
+    Exit 1 when a flow is missing, its last finished run failed, its trigger plumbing is broken or
+    its runs cannot be read (so a cron job can alert on it); 0 otherwise. Writes nothing.
+    """
+    from backends.base import NotSupported, operator_of
+    from planner.builder import PlanOptions, build_plan
+    from planner.cli.session import load
+    from planner.errors import FlowplanError
+    from planner.status import render_status_markdown, render_status_text, status_view
+
+    _check_format(fmt)
+    session = load(_options(file, var, var_file, branch, enable_schedules))
+    names = list(flows or ()) or sorted(session.manifest.flows)
+    _check_flows(session, names)
+    result = build_plan(session.manifest, session.backends, session.provenance, PlanOptions(mode="refresh-only"))
+    targets = _targets(session, result.desired, names)
+    found_runs: dict[str, dict[str, Any]] = {}
+    found_health: dict[str, dict[str, Any]] = {}
+    runs_notes: dict[str, str] = {}
+    health_notes: dict[str, str] = {}
+    problems: list[str] = []
+
+    def ask(backend: str) -> None:
+        scope = _scope(session, backend)
+        try:
+            operator = operator_of(session.backends[backend])
+        except NotSupported as exc:
+            runs_notes[backend] = health_notes[backend] = exc.message
+            return
+        try:
+            found_health[backend] = operator.trigger_health(scope, targets[backend], result.views[backend].live)
+        except NotSupported as exc:
+            health_notes[backend] = exc.message
+        except FlowplanError as exc:
+            health_notes[backend] = f"could not be checked: {exc.message}"
+            problems.append(f"{backend}: trigger plumbing could not be read: {exc.message}")
+        if runs == 0:
+            runs_notes[backend] = "not asked for (--runs 0)"
+            return
+        try:
+            found_runs[backend] = operator.runs(scope, targets[backend], runs)
+        except NotSupported as exc:
+            runs_notes[backend] = exc.message
+        except FlowplanError as exc:
+            runs_notes[backend] = f"could not be read: {exc.message}"
+            problems.append(f"{backend}: runs could not be read: {exc.message}")
+
+    _in_parallel(ask, sorted(targets))
+    view = status_view(
+        session.manifest,
+        result,
+        flows=names,
+        runs=found_runs,
+        runs_notes=runs_notes,
+        health=found_health,
+        health_notes=health_notes,
+        problems=sorted(problems),
+        now=datetime.datetime.now(datetime.UTC),
+        limit=runs,
+    )
+    if fmt == "json":
+        _out(json.dumps(view, indent=2, sort_keys=True) + "\n")
+    elif fmt == "markdown":
+        _out(render_status_markdown(view))
+    else:
+        _out(render_status_text(view))
+    return 1 if view["alerts"] else 0
+
+
+# --------------------------------------------------------------------------- history
+
+
+@app.command()
+def history(
+    flow: Annotated[
+        str | None, typer.Argument(help="only revisions that changed this flow", show_default=False)
+    ] = None,
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    branch: BranchOpt = "prod",
+    backend: BackendOpt = None,
+    fmt: FormatOpt = "text",
+) -> int:
+    """List what was applied: revision, time, who (user or CI identity), commit, manifest digest, changes.
+
+    Revisions are numbered per backend; `flowplan rollback --to N` returns to one of the last 10.
+    Reads only the inventories.
+    """
+    from backends.base import CompileContext
+    from planner.cli.session import load
+    from planner.errors import ManifestError
+    from planner.history import history_view, render_history_markdown, render_history_text
+
+    _check_format(fmt)
+    session = load(_options(file, var, var_file, branch, False))
+    if flow is not None:
+        _check_flows(session, [flow])
+    names = _backend_names(session, backend)
+    states = dict(
+        zip(
+            names,
+            _in_parallel(lambda n: session.backends[n].inventory(_scope(session, n)).load(), names),
+            strict=True,
+        )
+    )
+    owners: dict[str, str] = {}
+    if flow is not None:
+        for name in names:
+            handle = session.backends[name]
+            try:
+                compiled = handle.compiler().compile(CompileContext(session.manifest, handle.spec, session.provenance))
+            except ManifestError:
+                continue
+            owners.update({str(r.address): r.flow for r in compiled if r.flow})
+    view = history_view(
+        states,
+        project=session.manifest.project,
+        branch=session.manifest.branch,
+        flow=flow,
+        flows_by_address=owners,
+    )
+    if fmt == "json":
+        _out(json.dumps(view, indent=2, sort_keys=True) + "\n")
+    elif fmt == "markdown":
+        _out(render_history_markdown(view))
+    else:
+        _out(render_history_text(view))
+    return 0
+
+
+# --------------------------------------------------------------------------- rollback
+
+
+def _confirm(question: str) -> bool:
+    from planner.errors import FlowplanError
+
+    if not sys.stdin.isatty():
+        raise FlowplanError(
+            f"{question.rstrip('?')} needs confirmation, and there is no terminal to ask on",
+            hint="pass --auto-approve in CI",
+        )
+    sys.stdout.write(f"\n{question} Only 'yes' is accepted: ")
+    sys.stdout.flush()
+    return sys.stdin.readline().strip() == "yes"
+
+
+@app.command()
+def rollback(
+    flows: Annotated[
+        list[str] | None, typer.Argument(help="only these flows (default: everything)", show_default=False)
+    ] = None,
+    to: Annotated[int, typer.Option("--to", help="the revision to return to (see `flowplan history`)")] = 0,
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    branch: BranchOpt = "prod",
+    backend: BackendOpt = None,
+    auto_approve: AutoApproveOpt = False,
+    plan_only: Annotated[bool, typer.Option("--plan-only", help="show the rollback plan; change nothing")] = False,
+    allow_destroy: AllowDestroyOpt = False,
+    parallelism: ParallelismOpt = 10,
+    fmt: FormatOpt = "text",
+    no_color: NoColorOpt = False,
+) -> int:
+    """Return to a recorded revision: plan it (a normal, reviewable plan with the usual guards), then apply.
+
+    The revision's applied objects are the desired state; sensitive values (recorded as hashes)
+    are taken from the manifest or the deployed objects when their hash matches, else the rollback
+    refuses. On Step Functions the `live` alias moves back to the version published for the
+    revision. The rollback is recorded as a new revision.
+    """
+    from backends.base import CompileContext, NotSupported, Resource, operator_of
+    from planner import __version__
+    from planner.apply import ApplyOptions, LockRenewer, acquire_locks, apply_plan, raise_for_outcome, release_locks
+    from planner.builder import PlanOptions, build_plan
+    from planner.cli.planning import check_same
+    from planner.cli.progress import Progress
+    from planner.cli.session import load
+    from planner.errors import FlowplanError, ManifestError
+    from planner.history import find_revision
+    from planner.resources import Address, Provenance
+    from planner.rollback import RollbackBackend, restore_resources
+
+    _check_format(fmt)
+    if to <= 0:
+        raise FlowplanError("rollback needs --to REVISION (a number from `flowplan history`)")
+    session = load(_options(file, var, var_file, branch, False))
+    names = _backend_names(session, backend)
+    if len(names) > 1:
+        raise FlowplanError(
+            f"the manifest has {len(names)} backends and revisions are numbered per backend",
+            hint="name one: --backend " + " | --backend ".join(names),
+        )
+    name = names[0]
+    handle = session.backends[name]
+    scope = _scope(session, name)
+    state = handle.inventory(scope).load()
+    revision = find_revision(state, to, name)
+    provenance = Provenance(__version__, revision.manifest_digest, revision.git_commit)
+    try:
+        current = handle.compiler().compile(CompileContext(session.manifest, handle.spec, session.provenance))
+    except ManifestError:
+        current = []
+
+    def live_bodies(addresses: Sequence[Address]) -> dict[Address, dict[str, Any]]:
+        found = handle.reader().read(scope, [Resource(a, {}) for a in addresses])
+        return {a: dict(found.owned[a].body) for a in addresses if a in found.owned}
+
+    resources = restore_resources(revision, name, current, provenance, live_bodies)
+    try:
+        operator = operator_of(handle)
+    except NotSupported:
+        operator = None
+
+    def rollback_writer(dry_run: bool) -> Any:
+        return operator.rollback_writer(scope, dry_run) if operator is not None else None
+
+    wrapped: Backend = RollbackBackend(handle, resources, rollback_writer)  # type: ignore[assignment]
+    backends = {name: wrapped}
+    plan_options = PlanOptions(targets=tuple(flows or ()), allow_destroy=allow_destroy)
+    result = build_plan(session.manifest, backends, provenance, plan_options)
+    later = [r.number for r in state.revisions if r.number > revision.number]
+    head = (
+        f"Rollback of backend {name} (project {session.manifest.project}, branch {session.manifest.branch}) to "
+        f"revision {revision.number}: applied {revision.time} by {revision.who}, commit "
+        f"{(revision.git_commit or '-')[:12]}, manifest {revision.manifest_digest[:12]}"
+    )
+    if later:
+        head += f"; undoes revision{'s' if len(later) > 1 else ''} {', '.join(map(str, later))}"
+    if flows:
+        head += f"; only flows {', '.join(flows)}"
+    if fmt == "json":
+        document = {
+            "rollback": _rollback_json(revision, name, later),
+            "plan": json.loads(_render(result.plan, fmt, False)),
+        }
+        _out(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    else:
+        _out(head + ".\n\n" + _render(result.plan, fmt, _color(no_color)))
+    if plan_only:
+        return 0
+    if result.plan.is_empty:
+        _err(f"Nothing to roll back: what is deployed already matches revision {revision.number}.")
+        return 1 if result.plan.conflicts else 0
+    if not auto_approve and not _confirm(f"Roll back to revision {revision.number}?"):
+        _err("Rollback cancelled; nothing was written.")
+        return 1
+    apply_options = ApplyOptions(parallelism=parallelism, operation="rollback")
+    held = acquire_locks(backends, result, apply_options)
+    try:
+        locked = build_plan(session.manifest, backends, provenance, plan_options)
+        check_same(result.plan, locked.plan, "the rollback plan shown")
+        progress = Progress(len(locked.plan.changes))
+        with LockRenewer(held, apply_options.lock_ttl), progress:
+            outcome = apply_plan(locked, backends, provenance, apply_options, progress.event)
+    finally:
+        release_locks(held)
+    done = len(outcome.succeeded)
+    _err(f"Rollback complete: {done} change(s) applied; recorded as revision {outcome.revision}.")
+    for machine, version in getattr(operator, "restored", []):
+        _err(f"  {machine}: the live alias runs {version} again")
+    raise_for_outcome(outcome)
+    return 1 if locked.plan.conflicts else 0
+
+
+def _rollback_json(revision: Any, backend: str, later: Sequence[int]) -> dict[str, Any]:
+    return {
+        "backend": backend,
+        "to": revision.number,
+        "time": revision.time,
+        "who": revision.who,
+        "git_commit": revision.git_commit,
+        "manifest_digest": revision.manifest_digest,
+        "undoes": list(later),
+    }
+
+
+# --------------------------------------------------------------------------- branches
+
+
+@app.command()
+def branches(
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    backend: BackendOpt = None,
+    fmt: FormatOpt = "text",
+    prune: Annotated[
+        bool, typer.Option("--prune", help="destroy branch deployments older than --older-than (never prod)")
+    ] = False,
+    older_than: Annotated[
+        str | None, typer.Option("--older-than", help="with --prune: last apply older than this (90m, 36h, 14d, 2w)")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="with --prune: list what would go; destroy nothing")
+    ] = False,
+    auto_approve: AutoApproveOpt = False,
+    parallelism: ParallelismOpt = 10,
+    no_color: NoColorOpt = False,
+) -> int:
+    """List every branch deployment of the project on each backend: last apply, commit, age.
+
+    With --prune --older-than 14d, destroys the branch deployments whose last apply (on every
+    backend that has them) is older than that, as `flowplan destroy --branch NAME` would, one
+    branch at a time. Production (prod) is never pruned. For a cleanup job after merged pull requests.
+    """
+    from backends.base import NotSupported, operator_of
+    from planner.branches import (
+        PRODUCTION,
+        branches_view,
+        parse_age,
+        prune_candidates,
+        render_branches_markdown,
+        render_branches_text,
+    )
+    from planner.cli.session import load
+    from planner.errors import FlowplanError
+
+    _check_format(fmt)
+    if (older_than or dry_run) and not prune:
+        raise FlowplanError("--older-than and --dry-run go with --prune")
+    if prune and older_than is None:
+        raise FlowplanError("--prune needs --older-than (for example --older-than 14d)")
+    age = parse_age(older_than) if older_than else None
+    session = load(_options(file, var, var_file, PRODUCTION, False))
+    names = _backend_names(session, backend)
+    notes: dict[str, str] = {}
+
+    def listing(name: str) -> list[Any]:
+        try:
+            return operator_of(session.backends[name]).branches(session.manifest.project)
+        except NotSupported as exc:
+            notes[name] = exc.message
+            return []
+
+    infos = dict(zip(names, _in_parallel(listing, names), strict=True))
+    now = datetime.datetime.now(datetime.UTC)
+    view = branches_view(infos, project=session.manifest.project, now=now, notes=notes)
+    if not prune:
+        if fmt == "json":
+            _out(json.dumps(view, indent=2, sort_keys=True) + "\n")
+        elif fmt == "markdown":
+            _out(render_branches_markdown(view))
+        else:
+            _out(render_branches_text(view))
+        return 0
+    assert age is not None
+    stale = prune_candidates(view, age)
+    # A branch goes only when it is stale everywhere it is deployed: destroy removes it from every backend.
+    fresh = {b for rows in view["backends"].values() for row in rows if (b := row["branch"]) and _young(row, age)}
+    branches_to_go = sorted({b for _, b in stale} - fresh - {PRODUCTION})
+    report: dict[str, Any] = {"older_than": older_than, "pruned": [], "kept": [], "failed": {}}
+    _err(
+        f"{len(branches_to_go)} branch deployment(s) with no apply for {older_than}: "
+        + (", ".join(branches_to_go) or "none")
+    )
+    if dry_run or not branches_to_go:
+        report["kept"] = branches_to_go if dry_run else []
+        if fmt == "json":
+            _out(json.dumps({"branches": view, "prune": report}, indent=2, sort_keys=True) + "\n")
+        else:
+            _out(render_branches_text(view))
+        return 0
+    if not auto_approve and not sys.stdin.isatty():
+        raise FlowplanError(
+            "pruning branch deployments needs confirmation, and there is no terminal to ask on",
+            hint="pass --auto-approve in a cleanup job (production is never pruned), or --dry-run to list them",
+        )
+    from planner.builder import PlanOptions
+    from planner.cli.planning import apply_command
+    from planner.cli.session import ManifestOptions
+
+    for name in branches_to_go:
+        options = ManifestOptions(session.options.file, session.options.cli_vars, session.options.var_files, name)
+        _err(f"\nDestroying branch deployment {name}:")
+        try:
+            code = apply_command(
+                plan_file=None,
+                options=options,
+                plan_options=PlanOptions(mode="destroy", allow_destroy=True),
+                auto_approve=auto_approve,
+                parallelism=parallelism,
+                dry_run=False,
+                color=_color(no_color),
+            )
+        except FlowplanError as exc:
+            report["failed"][name] = exc.render()
+            _err(f"Branch {name} was not (fully) destroyed: {exc.render()}")
+            continue
+        (report["pruned"] if code == 0 else report["kept"]).append(name)
+    if fmt == "json":
+        _out(json.dumps({"branches": view, "prune": report}, indent=2, sort_keys=True) + "\n")
+    _err(
+        f"Pruned {len(report['pruned'])} branch deployment(s)"
+        + (f"; {len(report['failed'])} failed: {', '.join(report['failed'])}" if report["failed"] else "")
+        + "."
+    )
+    return 1 if report["failed"] or report["kept"] else 0
+
+
+def _young(row: Mapping[str, Any], age: datetime.timedelta) -> bool:
+    """A deployment applied within ``age`` (or of unknown age) keeps its branch alive."""
+    return row["age_seconds"] is None or row["age_seconds"] <= age.total_seconds()
+
+
+# --------------------------------------------------------------------------- run
+
+
+@app.command("run")
+def run_flow(
+    flow: Annotated[str, typer.Argument(help="the flow to start now")],
+    param: Annotated[list[str] | None, typer.Option("--param", help="a parameter: KEY=VALUE (repeatable)")] = None,
+    file: FileOpt = "flows.yaml",
+    var: VarOpt = None,
+    var_file: VarFileOpt = None,
+    branch: BranchOpt = "prod",
+) -> int:
+    """Start a run of FLOW now (a Workflow from its template; StartExecution on its live alias).
+
+    Prints the run's name and where to watch it. Parameters not given keep their defaults.
+    """
+    from backends.base import CompileContext, FlowTarget, operator_of
+    from planner.cli.session import load
+    from planner.errors import FlowplanError
+
+    params: dict[str, str] = {}
+    for pair in param or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise FlowplanError(f"--param {pair!r} is not KEY=VALUE", hint="for example --param epochs=40")
+        params[key.strip()] = value
+    session = load(_options(file, var, var_file, branch, False))
+    _check_flows(session, [flow])
+    spec = session.manifest.flows[flow]
+    handle = session.backends[spec.backend]
+    compiled = handle.compiler().compile(CompileContext(session.manifest, handle.spec, session.provenance))
+    target = FlowTarget(
+        flow,
+        tuple(r for r in compiled if r.flow == flow),
+        {p: s.default_text for p, s in spec.parameters.items()},
+    )
+    submitted = operator_of(handle).submit(_scope(session, spec.backend), target, params)
+    lines = [f"Started {submitted.id}, a run of {flow} on {spec.backend} ({submitted.where}).", "Watch it:"]
+    lines += [f"  {w}" for w in submitted.watch]
+    lines += [f"Note: {n}" for n in submitted.notes]
+    _out("\n".join(lines) + "\n")
+    return 0
