@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from backends.base import Scope
-from backends.stepfunctions.aws import Aws, AwsError
+from backends.stepfunctions.aws import Aws, AwsError, AwsTransientError
 from backends.stepfunctions.compile import ALIAS, TAGS_FIELD, machine_arn
 from backends.stepfunctions.names import parameter_path_of
 from backends.stepfunctions.normalize import (
@@ -198,9 +198,11 @@ class StepFunctionsWriter:
                         f"{what}: the name is taken by something else ({exc.code})",
                         hint="run flowplan plan to see it",
                     ) from None
-                if exc.sent and not exc.ambiguous:
+                # Throttled: refused before it was processed, so it is safe to send again (after a backoff).
+                throttled = isinstance(exc, AwsTransientError) and exc.sent and not exc.ambiguous
+                if exc.sent and not exc.ambiguous and not throttled:
                     raise
-                if exc.sent:
+                if exc.sent and exc.ambiguous:
                     time.sleep(self.readback_delay)
                     seen = read_back()
                     if seen is True:

@@ -19,7 +19,18 @@ for each request. `Delay` sleeps and lets later rules and forwarding go on; the 
 ends the request: `Respond` (answer without forwarding), `ResetBeforeForward` (drop the client
 connection with a TCP RST, upstream never sees the request) or `ForwardThenReset` (upstream
 processes the request, the client gets a RST instead of the answer: the ambiguous outcome).
-`FaultRule` is a ready-made rule matching key/method/path with `after`/`times` budgets.
+`FaultRule` is a ready-made rule matching key/method/path with `after`/`times` budgets;
+`RandomFaults` fails a seeded fraction of matching calls with a mix of fault types (5xx, 429 /
+ThrottlingException, a delay past the client's timeout, a reset before forwarding, a reset after
+the upstream applied the request). `ResetBeforeForward` and `ForwardThenReset` take an optional
+`hook` run at the moment of the fault (the crash trials SIGKILL a child process there).
+
+Fault counters: `faults()` by `"<action> <key>"`, `fault_types()` by type (`5xx`, `429`,
+`timeout`, `reset-before`, `reset-after`, `respond 4xx`). Retries: a request identical to one
+that was faulted (same method, path, query and body) arriving again is a *retry observed*;
+`retries()` counts them by key, `retry_chains()` by attempts per request, and `retry_gaps()`
+lists the seconds between a fault and its retry (backoff and jitter show there); `close_chains()`
+ends the tracking (call it between two runs of a client, whose identical calls are not retries).
 
 Transport. HTTP/1.1 keep-alive on both sides (one upstream connection per client connection),
 TCP_NODELAY on both sides (without it each proxied call gains ~40 ms from Nagle + delayed ACK),
@@ -35,8 +46,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fnmatch
+import hashlib
 import http.client
 import json
+import random
 import re
 import signal
 import socket
@@ -55,12 +68,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
+    "FAULT_TYPES",
     "Action",
     "CountingProxy",
     "Delay",
     "FaultRule",
     "ForwardThenReset",
     "ProxyRequest",
+    "RandomFaults",
     "ResetBeforeForward",
     "Respond",
     "Rule",
@@ -69,6 +84,7 @@ __all__ = [
     "classify_kubernetes",
     "fetch_counts",
     "main",
+    "request_identity",
     "reset_remote",
     "start_proxy",
 ]
@@ -257,6 +273,11 @@ class Action:
     def describe(self) -> str:
         return type(self).__name__
 
+    @property
+    def fault_type(self) -> str:
+        """The family this fault belongs to in the counters (`5xx`, `429`, `timeout`, `reset-before`, ...)."""
+        return self.describe()
+
 
 @dataclass(frozen=True)
 class Respond(Action):
@@ -267,6 +288,14 @@ class Respond(Action):
     headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
 
     def describe(self) -> str:
+        return f"respond {self.status}"
+
+    @property
+    def fault_type(self) -> str:
+        if self.status >= 500:
+            return "5xx"
+        if self.status == 429 or b"Throttl" in self.body or b"TooManyRequests" in self.body:
+            return "429"
         return f"respond {self.status}"
 
     @classmethod
@@ -307,10 +336,19 @@ class Delay(Action):
     def describe(self) -> str:
         return f"delay {self.seconds}"
 
+    @property
+    def fault_type(self) -> str:
+        return "timeout"
+
 
 @dataclass(frozen=True)
 class ResetBeforeForward(Action):
-    """Drop the client connection (TCP RST) without forwarding: a clean failure."""
+    """Drop the client connection (TCP RST) without forwarding: a clean failure.
+
+    `hook` (optional) runs first, before the reset: e.g. SIGKILL the client process.
+    """
+
+    hook: Callable[[], None] | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         return "reset-before"
@@ -318,7 +356,12 @@ class ResetBeforeForward(Action):
 
 @dataclass(frozen=True)
 class ForwardThenReset(Action):
-    """Forward, let the upstream apply it, then RST the client: the ambiguous outcome."""
+    """Forward, let the upstream apply it, then RST the client: the ambiguous outcome.
+
+    `hook` (optional) runs after the upstream answered and before the reset.
+    """
+
+    hook: Callable[[], None] | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         return "reset-after"
@@ -360,6 +403,97 @@ class FaultRule:
                 return None
             self.fired += 1
         return self.action
+
+
+#: The fault types `RandomFaults` draws from, and their default weights.
+FAULT_TYPES: tuple[str, ...] = ("5xx", "429", "timeout", "reset-before", "reset-after")
+
+
+#: Body fields an SDK fills with a fresh value per call (botocore's idempotency tokens): not part of identity.
+_PER_CALL_FIELDS = ("ClientToken", "clientToken")
+
+
+def request_identity(request: ProxyRequest) -> str:
+    """What makes two requests "the same request" (a retry): method, path, query and body.
+
+    A JSON body's per-call idempotency token (botocore fills ``ClientToken`` anew for each
+    call it makes) is left out, so the same create sent again counts as the same request.
+    """
+    body = request.body
+    if body[:1] == b"{" and any(f.encode() in body for f in _PER_CALL_FIELDS):
+        with contextlib.suppress(ValueError, UnicodeDecodeError):
+            data = json.loads(body)
+            if isinstance(data, dict):
+                for name in _PER_CALL_FIELDS:
+                    data.pop(name, None)
+                body = json.dumps(data, sort_keys=True).encode()
+    digest = hashlib.sha256(body).hexdigest()[:16]
+    return f"{request.method} {request.path}?{request.query} {digest}"
+
+
+@dataclass
+class RandomFaults:
+    """Fail a seeded fraction of matching requests, drawing the fault type from a weighted mix.
+
+    The draw for a request depends only on the seed, the request's identity (method, path,
+    query, body) and how often that identity was seen before, not on thread timing: the same
+    seed against the same calls injects the same faults. `flavor` shapes error bodies like the
+    upstream would (`kubernetes` Status objects, `aws` JSON errors); `timeout` is how long a
+    `timeout` fault holds a request before forwarding it (set it past the client's read
+    timeout: the client gives up, the upstream still applies it). `match` limits which requests
+    may fail (by default every one; control paths are never proxied to rules). `injected`
+    counts faults by type; `budget` caps the total (None: no cap).
+    """
+
+    seed: int
+    rate: float = 0.1
+    flavor: str = "kubernetes"
+    weights: Mapping[str, float] = field(default_factory=lambda: dict.fromkeys(FAULT_TYPES, 1.0))
+    timeout: float = 1.5
+    match: Callable[[ProxyRequest], bool] | None = None
+    budget: int | None = None
+    injected: Counter[str] = field(default_factory=Counter)
+    _seen: Counter[str] = field(default_factory=Counter, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def _draw(self, identity: str, occurrence: int) -> random.Random:
+        key = f"{self.seed}|{identity}|{occurrence}".encode()
+        return random.Random(int.from_bytes(hashlib.sha256(key).digest()[:8], "big"))
+
+    def action_for(self, fault: str) -> Action:
+        if fault == "5xx":
+            if self.flavor == "aws":
+                return Respond.aws_json(500, "InternalFailure", "injected fault")
+            return Respond.kubernetes(500, "InternalError", "injected fault")
+        if fault == "429":
+            if self.flavor == "aws":
+                return Respond.aws_json(400, "ThrottlingException", "Rate exceeded (injected)")
+            return Respond.kubernetes(429, "TooManyRequests", "injected fault")
+        if fault == "timeout":
+            return Delay(self.timeout)
+        if fault == "reset-before":
+            return ResetBeforeForward()
+        if fault == "reset-after":
+            return ForwardThenReset()
+        raise ValueError(f"unknown fault type {fault!r}")
+
+    def __call__(self, request: ProxyRequest) -> Action | None:
+        if self.match is not None and not self.match(request):
+            return None
+        identity = request_identity(request)
+        with self._lock:
+            self._seen[identity] += 1
+            occurrence = self._seen[identity]
+            if self.budget is not None and sum(self.injected.values()) >= self.budget:
+                return None
+        rng = self._draw(identity, occurrence)
+        if rng.random() >= self.rate:
+            return None
+        kinds = [k for k, w in self.weights.items() if w > 0]
+        fault = rng.choices(kinds, weights=[self.weights[k] for k in kinds])[0]
+        with self._lock:
+            self.injected[fault] += 1
+        return self.action_for(fault)
 
 
 # --------------------------------------------------------------------------------------------
@@ -433,13 +567,13 @@ class _Handler(BaseHTTPRequestHandler):
             key=classify(self.command, self.path, headers, body),
             raw_key=f"{self.command} {split.path}",
         )
-        proxy._count(request)
+        identity = proxy._count(request)
         try:
             for rule in list(proxy.rules):
                 action = rule(request)
                 if action is None:
                     continue
-                proxy._record_fault(action, request)
+                proxy._record_fault(action, request, identity)
                 if isinstance(action, Delay):
                     time.sleep(action.seconds)
                     continue
@@ -447,14 +581,22 @@ class _Handler(BaseHTTPRequestHandler):
                     self._send(action.status, list(action.headers), action.body)
                     return
                 if isinstance(action, ResetBeforeForward):
+                    if action.hook is not None:
+                        action.hook()
                     self._reset()
                 if isinstance(action, ForwardThenReset):
-                    self._forward(request)
+                    with contextlib.suppress(_ConnectionDropped):
+                        self._forward(request)
+                    if action.hook is not None:
+                        action.hook()
                     self._reset()
                 if action.terminal:
                     raise TypeError(f"unknown terminal action {action!r}")
             status, resp_headers, resp_body = self._forward(request)
-            self._send(status, resp_headers, resp_body)
+            try:
+                self._send(status, resp_headers, resp_body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up (a delay past its timeout)
         except _ConnectionDropped:
             return
 
@@ -532,6 +674,10 @@ class _Handler(BaseHTTPRequestHandler):
             payload = proxy.raw_counts()
         elif command == "faults" and self.command == "GET":
             payload = proxy.faults()
+        elif command == "fault-types" and self.command == "GET":
+            payload = proxy.fault_types()
+        elif command == "retries" and self.command == "GET":
+            payload = proxy.retries()
         elif command == "reset" and self.command == "POST":
             proxy.reset_counts()
             payload = {"reset": True}
@@ -590,6 +736,13 @@ class CountingProxy:
         self._counts: Counter[str] = Counter()
         self._raw: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
+        self._fault_types: Counter[str] = Counter()
+        self._retries: Counter[str] = Counter()
+        self._chains: Counter[int] = Counter()
+        self._gaps: list[tuple[int, float]] = []
+        #: identity -> (attempt number, time of the fault) for requests whose last attempt was faulted
+        self._faulted: dict[str, tuple[int, float]] = {}
+        self._attempt: dict[str, int] = {}
         self._server = _ProxyServer((host, port), self)
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="counting-proxy", daemon=True
@@ -609,14 +762,29 @@ class CountingProxy:
         """Client TCP connections accepted since start."""
         return self._server.connections_accepted
 
-    def _count(self, request: ProxyRequest) -> None:
+    def _count(self, request: ProxyRequest) -> str:
+        """Count a request; one identical to a request whose last attempt was faulted is a retry."""
+        identity = request_identity(request)
         with self._lock:
             self._counts[request.key] += 1
             self._raw[request.raw_key] += 1
+            earlier = self._faulted.pop(identity, None)
+            if earlier is None:
+                self._attempt[identity] = 1
+            else:
+                attempt = earlier[0] + 1
+                self._attempt[identity] = attempt
+                self._retries[request.key] += 1
+                self._chains[attempt] += 1
+                self._gaps.append((attempt, time.monotonic() - earlier[1]))
+        return identity
 
-    def _record_fault(self, action: Action, request: ProxyRequest) -> None:
+    def _record_fault(self, action: Action, request: ProxyRequest, identity: str | None = None) -> None:
         with self._lock:
             self._faults[f"{action.describe()} {request.key}"] += 1
+            self._fault_types[action.fault_type] += 1
+            if identity is not None:
+                self._faulted[identity] = (self._attempt.get(identity, 1), time.monotonic())
 
     def counts(self) -> dict[str, int]:
         """Requests by meaning (`list cronworkflows`, `states:ListStateMachines`, ...)."""
@@ -633,6 +801,32 @@ class CountingProxy:
         with self._lock:
             return dict(self._faults)
 
+    def fault_types(self) -> dict[str, int]:
+        """Faults injected by type: `5xx`, `429`, `timeout`, `reset-before`, `reset-after`, `respond 4xx`."""
+        with self._lock:
+            return dict(self._fault_types)
+
+    def retries(self) -> dict[str, int]:
+        """Retries observed (a faulted request seen again), by key."""
+        with self._lock:
+            return dict(self._retries)
+
+    def retry_chains(self) -> dict[int, int]:
+        """How often a request arrived for its 2nd, 3rd, ... attempt after faults (attempt → count)."""
+        with self._lock:
+            return dict(self._chains)
+
+    def retry_gaps(self) -> list[tuple[int, float]]:
+        """(attempt number, seconds since the fault before it) for every retry observed."""
+        with self._lock:
+            return list(self._gaps)
+
+    def close_chains(self) -> None:
+        """Forget which requests were faulted: a request seen again from now on is not a retry (a new run)."""
+        with self._lock:
+            self._faulted.clear()
+            self._attempt.clear()
+
     def total(self) -> int:
         with self._lock:
             return sum(self._counts.values())
@@ -642,6 +836,12 @@ class CountingProxy:
             self._counts.clear()
             self._raw.clear()
             self._faults.clear()
+            self._fault_types.clear()
+            self._retries.clear()
+            self._chains.clear()
+            self._gaps.clear()
+            self._faulted.clear()
+            self._attempt.clear()
 
     def stop(self) -> None:
         self._server.shutdown()

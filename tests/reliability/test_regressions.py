@@ -1,0 +1,70 @@
+"""Bugs the reliability trials found, each pinned by a small, fast test (the fix is named in each docstring)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.reliability.harness import Recorder, StepFunctionsTarget, Target
+from tests.support.proxy import FaultRule, Respond
+
+
+@pytest.fixture
+def aws_target(request: pytest.FixtureRequest, tmp_path, monkeypatch) -> StepFunctionsTarget:  # type: ignore[no-untyped-def]
+    from tests.reliability.conftest import make_target
+
+    made = make_target("stepfunctions", request, tmp_path, monkeypatch)
+    assert isinstance(made, StepFunctionsTarget)
+    return made
+
+
+@pytest.mark.parametrize(
+    "operation", ["batch:RegisterJobDefinition", "states:CreateStateMachine", "scheduler:CreateSchedule"]
+)
+def test_a_throttled_non_idempotent_create_is_retried(aws_target: StepFunctionsTarget, operation: str) -> None:
+    """backends/stepfunctions/writer.py ``_send_once``: a throttled create was never processed, so it is sent
+    again after a backoff (it used to fail the resource at once, "still failed after retries", after one try)."""
+    aws_target.write(2)
+    aws_target.proxy.rules.append(
+        FaultRule(Respond.aws_json(400, "ThrottlingException", "Rate exceeded"), key=operation, times=1)
+    )
+    result = aws_target.apply()
+    assert result.code == 0, result.text
+    assert aws_target.proxy.fault_types() == {"429": 1}
+    assert aws_target.proxy.retries() == {operation: 1}
+    assert aws_target.converged() == []
+
+
+def test_a_disk_error_on_the_files_backend_is_a_clear_error(
+    tmp_path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,  # type: ignore[no-untyped-def]
+) -> None:
+    """backends/files.py ``_atomic_write``: an OS error writing the inventory (disk full, EIO) used to escape as
+    "flowplan failed unexpectedly (OSError ...) please report it"; it is a BackendError naming the file now,
+    and a rerun converges."""
+    import errno
+
+    from backends import files as files_backend
+    from tests.reliability.conftest import make_target
+
+    target: Target = make_target("files", request, tmp_path, monkeypatch)
+    target.write(3)
+    original = files_backend._write_bytes
+
+    def full(path, data, **kwargs):  # type: ignore[no-untyped-def]
+        if path.suffix == ".json":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        original(path, data, **kwargs)
+
+    monkeypatch.setattr(files_backend, "_write_bytes", full)
+    failed = target.apply()
+    assert failed.code == 1
+    assert "unexpectedly" not in failed.err and "Traceback" not in failed.err
+    assert "cannot write" in failed.err and "No space left on device" in failed.err
+    monkeypatch.setattr(files_backend, "_write_bytes", original)
+    assert target.apply().code == 0
+    assert target.converged() == []
+
+
+def _unused(recorder: Recorder) -> None:  # keeps the import used by later tests of this module
+    del recorder
