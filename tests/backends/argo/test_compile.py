@@ -516,7 +516,6 @@ def test_names_argo_cannot_hold_are_refused() -> None:
         f"""
         f:
           image: img:1
-          parameters: {{rate: 1, RATE: 2}}
           steps:
             {long_step}: {{command: [run]}}
         """
@@ -524,7 +523,23 @@ def test_names_argo_cannot_hold_are_refused() -> None:
     with pytest.raises(ManifestError) as caught:
         compile_text(text)
     assert [(p.path, p.location.line) for p in caught.value.problems] == [
-        ("flows.f.parameters.RATE", _line(text, "rate: 1")),
         (f"flows.f.steps.{long_step}", _line(text, long_step)),
     ]
-    compile_text(text.replace("RATE: 2", "other: 2").replace(long_step, "s" * 123))
+    compile_text(text.replace(long_step, "s" * 123))
+
+
+def test_parameters_differing_only_in_case_are_refused_before_compiling() -> None:
+    text = _manifest(
+        """
+        f:
+          image: img:1
+          parameters: {rate: 1, RATE: 2}
+          steps:
+            start: {command: [run]}
+        """
+    )
+    with pytest.raises(ManifestError) as caught:
+        compile_text(text)
+    assert [(p.path, p.location.line) for p in caught.value.problems] == [
+        ("flows.f.parameters.RATE", _line(text, "rate: 1")),
+    ]
