@@ -217,6 +217,32 @@ class Inventory(Protocol):
         ...
 
 
+#: Seconds an apply lock lives without renewal (renewed every third of it while the apply runs).
+DEFAULT_LOCK_TTL = 300.0
+LOCK_TTL_ENV = "FLOWPLAN_LOCK_TTL"
+
+
+def lock_ttl() -> float:
+    """The lock TTL: ``FLOWPLAN_LOCK_TTL`` (seconds, at least 1) when set, else 5 minutes.
+
+    A lock left by a killed apply is reported with its holder until it expires,
+    then the next apply takes it over; tests and short CI jobs shorten the wait.
+    """
+    raw = os.environ.get(LOCK_TTL_ENV, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_TTL
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value >= 1.0 or value == float("inf"):
+        raise LockError(
+            f"{LOCK_TTL_ENV}={raw!r} is not a number of seconds of at least 1",
+            hint=f"unset {LOCK_TTL_ENV} for the default ({DEFAULT_LOCK_TTL:.0f} s), or set it to e.g. 600",
+        )
+    return value
+
+
 @dataclass(frozen=True)
 class LockInfo:
     """Who holds (or asks for) the apply lock."""
@@ -229,7 +255,9 @@ class LockInfo:
     expires_at: float = 0.0
 
     @classmethod
-    def here(cls, operation: str = "apply", ttl: float = 300.0) -> LockInfo:
+    def here(cls, operation: str = "apply", ttl: float | None = None) -> LockInfo:
+        """This process as a lock holder; ``ttl`` defaults to :func:`lock_ttl` (``FLOWPLAN_LOCK_TTL``)."""
+        ttl = lock_ttl() if ttl is None else ttl
         now = time.time()
         try:
             user = getpass.getuser()

@@ -21,12 +21,12 @@ import os
 import threading
 import time
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from backends.base import Backend, InventoryEntry, InventoryState, Lock, LockInfo, Revision
-from planner.builder import PlanResult
+from backends.base import Backend, InventoryEntry, InventoryState, Lock, LockInfo, Revision, lock_ttl
+from planner.builder import BackendView, PlanResult
 from planner.errors import ApplyError, ConflictError, FlowplanError, LockError
 from planner.plan import Action, Plan, ResourceChange
 from planner.resources import Address, Provenance, Resource, canonical_json, get_pointer, set_pointer, spec_hash
@@ -40,7 +40,8 @@ MAX_REVISIONS = 100
 class ApplyOptions:
     parallelism: int = 10
     dry_run: bool = False
-    lock_ttl: float = 300.0
+    #: Seconds the lock lives without renewal; ``FLOWPLAN_LOCK_TTL`` when set (see backends.base.lock_ttl).
+    lock_ttl: float = field(default_factory=lock_ttl)
     operation: str = "apply"
 
 
@@ -70,7 +71,7 @@ class LockRenewer:
         self.thread = threading.Thread(target=self._run, name="flowplan-lock-renew", daemon=True)
 
     def _run(self) -> None:
-        while not self.stop.wait(max(1.0, self.ttl / 3)):
+        while not self.stop.wait(max(0.2, self.ttl / 3)):
             for lock, info in self.locks:
                 # a lost lock shows at the next write's precondition; renewal itself never stops an apply
                 with contextlib.suppress(FlowplanError):
@@ -86,11 +87,14 @@ class LockRenewer:
 
 
 def acquire_locks(
-    backends: Mapping[str, Backend], result: PlanResult, options: ApplyOptions
+    backends: Mapping[str, Backend],
+    result: PlanResult,
+    options: ApplyOptions,
+    names: Sequence[str] | None = None,
 ) -> list[tuple[Lock, LockInfo]]:
-    """Take the lock of every backend with changes, in name order; all or none."""
+    """Take the lock of every backend with changes (or of ``names``), in name order; all or none."""
     held: list[tuple[Lock, LockInfo]] = []
-    names = sorted({c.address.backend for c in result.plan.changes})
+    names = sorted({c.address.backend for c in result.plan.changes} if names is None else set(names))
     info = LockInfo.here(options.operation, options.lock_ttl)
     try:
         for name in names:
@@ -118,10 +122,11 @@ def apply_plan(
     result: PlanResult,
     backends: Mapping[str, Backend],
     provenance: Provenance,
-    options: ApplyOptions = ApplyOptions(),
+    options: ApplyOptions | None = None,
     on_event: Event | None = None,
 ) -> ApplyOutcome:
     """Apply ``result.plan``; the caller holds the locks (see :func:`acquire_locks`)."""
+    options = options or ApplyOptions()
     plan = result.plan
     order = result.order
     assert order is not None
@@ -136,15 +141,7 @@ def apply_plan(
     inventory_state: dict[str, InventoryState] = {}
     for name in writers:
         view = result.views[name]
-        current = dict(view.reconciled)
-        for address, live in view.live.owned.items():
-            if address in view.desired and address not in current and address not in by_address:
-                current[address] = InventoryEntry(
-                    spec_hash(live.body, view.desired[address].volatile_paths),
-                    "applied",
-                    live.owner.flow if live.owner else None,
-                )
-        entries[name] = current
+        entries[name] = _starting_entries(view, by_address)
         inventory_state[name] = view.inventory
     # objects moving from a renamed project or branch are booked in that scope's inventory
     old_entries: dict[str, dict[Address, InventoryEntry]] = {}
@@ -256,6 +253,46 @@ def apply_plan(
     if not options.dry_run:
         outcome.revision = _record_revision(result, backends, entries, inventory_state, provenance, outcome)
     return outcome
+
+
+def _starting_entries(view: BackendView, planned: Mapping[Address, ResourceChange]) -> dict[Address, InventoryEntry]:
+    """The inventory an apply starts from: intents reconciled, unchanged owned objects at desired names recorded."""
+    current = dict(view.reconciled)
+    for address, live in view.live.owned.items():
+        if address in view.desired and address not in current and address not in planned:
+            current[address] = InventoryEntry(
+                spec_hash(live.body, view.desired[address].volatile_paths),
+                "applied",
+                live.owner.flow if live.owner else None,
+            )
+    return current
+
+
+def inventory_repairs(result: PlanResult) -> dict[str, dict[Address, InventoryEntry]]:
+    """Backends whose stored inventory differs from what planning reconciled, with the entries to store.
+
+    Only an apply that was killed between recording an intent and confirming
+    it leaves such a difference (a ``pending-*`` entry, or an object it made
+    whose intent it never saved). Planning resolves them in memory; when the
+    plan is empty nothing else would ever write them, so ``apply`` stores them
+    (under the lock) and the inventory matches what is live again.
+    """
+    planned = result.plan.by_address()
+    repairs = {}
+    for name, view in sorted(result.views.items()):
+        entries = _starting_entries(view, planned)
+        if entries != dict(view.inventory.entries):
+            repairs[name] = entries
+    return repairs
+
+
+def repair_inventories(
+    result: PlanResult, backends: Mapping[str, Backend], repairs: Mapping[str, Mapping[Address, InventoryEntry]]
+) -> None:
+    """Store the repaired inventories (the caller holds the locks)."""
+    for name, entries in sorted(repairs.items()):
+        view = result.views[name]
+        backends[name].inventory(view.scope).save(view.inventory.with_entries(entries))
 
 
 def _describe_error(error: BaseException) -> str:
@@ -471,6 +508,8 @@ __all__ = [
     "LockError",
     "acquire_locks",
     "apply_plan",
+    "inventory_repairs",
     "raise_for_outcome",
     "release_locks",
+    "repair_inventories",
 ]

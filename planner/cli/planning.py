@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from planner.apply import ApplyOptions, LockRenewer, acquire_locks, apply_plan, raise_for_outcome, release_locks
+from planner.apply import (
+    ApplyOptions,
+    LockRenewer,
+    acquire_locks,
+    apply_plan,
+    inventory_repairs,
+    raise_for_outcome,
+    release_locks,
+    repair_inventories,
+)
 from planner.builder import PlanOptions, PlanResult, build_plan
 from planner.cli.progress import Progress
 from planner.cli.session import ManifestOptions, Session, load
@@ -160,6 +169,8 @@ def apply_command(
         shown = result.plan
     if result.plan.is_empty:
         sys.stdout.write("Nothing to apply.\n" if plan_file else "")
+        if not dry_run and inventory_repairs(result):
+            _repair_inventories(session, result, plan_options)
         return 1 if result.plan.conflicts else 0
     if plan_file is None and not auto_approve and not dry_run and not _confirm(destroy):
         sys.stderr.write("Apply cancelled; nothing was written.\n")
@@ -186,6 +197,27 @@ def apply_command(
         )
         return 1
     return 0
+
+
+def _repair_inventories(session: Session, result: PlanResult, plan_options: PlanOptions) -> None:
+    """Nothing to change, but a killed apply left intents in an inventory: store them resolved, under the lock."""
+    repairs = inventory_repairs(result)
+    options = ApplyOptions(operation="apply")
+    held = acquire_locks(session.backends, result, options, names=sorted(repairs))
+    try:
+        _, locked = make_plan(session.options, plan_options=plan_options)
+        if not locked.plan.is_empty:
+            return  # someone changed something meanwhile: the next apply records it with its changes
+        repairs = inventory_repairs(locked)
+        repair_inventories(locked, session.backends, repairs)
+    finally:
+        release_locks(held)
+    if repairs:
+        count = sum(len(entries) for entries in repairs.values())
+        sys.stderr.write(
+            f"Recorded the inventory of {', '.join(sorted(repairs))} again ({count} entries): an earlier apply "
+            "stopped before confirming its last writes.\n"
+        )
 
 
 def _confirm(destroy: bool) -> bool:

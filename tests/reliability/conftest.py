@@ -130,6 +130,11 @@ def target(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.M
         proxy.rules.clear()
 
 
+@pytest.fixture
+def files_target(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Target:
+    return make_target("files", request, tmp_path, monkeypatch)
+
+
 @pytest.fixture(params=["argo", "stepfunctions"])
 def live_target(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
     made = make_target(request.param, request, tmp_path, monkeypatch)

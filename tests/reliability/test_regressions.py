@@ -68,3 +68,30 @@ def test_a_disk_error_on_the_files_backend_is_a_clear_error(
 
 def _unused(recorder: Recorder) -> None:  # keeps the import used by later tests of this module
     del recorder
+
+
+def test_an_apply_with_nothing_to_change_records_what_a_killed_apply_left_pending(files_target: Target) -> None:
+    """planner/cli/planning.py + planner/apply.py ``inventory_repairs``: an apply killed after its last write
+    left ``pending-*`` intents; the plan was empty, so no apply ever stored them resolved and the inventory
+    disagreed with what is live forever. Now an apply with nothing to change stores them, under the lock."""
+    import json
+
+    target = files_target
+    target.write(3)
+    assert target.apply().code == 0
+    path = next((target.root / ".flowplan").rglob("*.json"))
+    data = json.loads(path.read_text())
+    first = sorted(data["entries"])[0]
+    data["entries"][first]["state"] = "pending-update"  # confirmed by the next run: it is live
+    data["entries"]["local.WorkflowTemplate.ml/rel-prod-gone"] = {"hash": "0" * 64, "state": "pending-delete"}
+    path.write_text(json.dumps(data))
+    assert target.run("plan", "--detailed-exitcode").code == 0
+    assert target.converged(check_plan=False) != []
+    repaired = target.apply()
+    assert repaired.code == 0, repaired.text
+    assert "Recorded the inventory of local again" in repaired.err
+    assert target.converged() == []
+    before = path.read_bytes()
+    again = target.apply()
+    assert again.code == 0 and "Recorded" not in again.err
+    assert path.read_bytes() == before
