@@ -497,3 +497,17 @@ def test_parameters_sharing_an_environment_variable_are_refused(tmp_path: Path) 
     with pytest.raises(ManifestError) as info:
         compile_text(tmp_path, manifest_text(flows))
     assert "FLOWPLAN_PARAM_MODE" in info.value.problems[0].message
+
+
+def test_the_compiler_imports_no_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import backends.stepfunctions.compile, backends.stepfunctions.normalize; "
+        "import backends.stepfunctions; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')); "
+        "assert not bad, bad"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr

@@ -176,3 +176,12 @@ def test_two_applies_started_together_one_proceeds_the_other_names_the_holder(ti
     aws.proxy.rules.clear()
     assert tiny.run("plan", "--detailed-exitcode").code == 0
     assert f"{TINY_RESOURCES} created" in outcome[winner][0]
+
+
+def test_force_unlock_removes_a_dead_holders_lock(tiny: Workspace) -> None:
+    lock = _backend(tiny).lock(SCOPE)
+    lock.acquire(_info("ghost", pid=99))
+    result = tiny.run("force-unlock", "--yes")
+    assert result.code == 0, result.text
+    assert "locked by ghost on host host-ghost (pid 99" in result.err and "lock removed" in result.err
+    assert lock.current() is None
