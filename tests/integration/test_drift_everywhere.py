@@ -50,6 +50,11 @@ def test_each_out_of_band_change_is_classified_then_apply_restores(world: World)
     fields = {item["address"]: item["fields"] for item in report["drift"]}
     assert [f["kind"] for f in fields[changed]] == ["changed"]
     assert [f["kind"] for f in fields[added]] == ["added"]
+    if world.name == "argo":
+        # Kubernetes says who changed it and when (managedFields): the report passes that on
+        managers = {item["address"]: item["managers"] for item in report["drift"]}
+        assert managers[changed][-1]["manager"] == "kubectl-edit" and managers[changed][-1]["time"]
+        assert "by kubectl-edit at" in world.run("drift").out
 
     # apply restores what it owns; the look-alike is someone else's and stays (apply exits 1 for it)
     assert world.apply().code == 1
