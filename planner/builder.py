@@ -155,6 +155,7 @@ def build_plan(
         result = _plan_backend(manifest, view, options)
         changes.extend(result.changes)
         conflicts.extend(result.conflicts)
+        warnings.extend(getattr(view.backend, "warnings", lambda: ())())  # e.g. TLS verification off
         warnings.extend(result.warnings)
         untracked.extend(result.untracked)
         unchanged += result.unchanged

@@ -92,6 +92,15 @@ class ArgoBackend:
             where += f" (sensors in {self.argo.sensor_namespace})"
         return where
 
+    def warnings(self) -> tuple[str, ...]:
+        """What the plan should say about this backend's transport."""
+        if not self.connection.settings.verify_tls:
+            return (
+                f"backend {self.spec.name!r}: verify_tls is false, so the API server's TLS certificate is not "
+                "checked; anyone on the network path can read and change what flowplan sends",
+            )
+        return ()
+
     def operator(self) -> Any:
         """Runs, trigger plumbing, manual runs and branch listings (see :mod:`backends.argo.operate`)."""
         from backends.argo.operate import ArgoOperator
