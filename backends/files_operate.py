@@ -86,8 +86,8 @@ class FilesOperator:
         for branch in sorted(set(tracked) | set(marked)):
             inventory = tracked.get(branch)
             state = inventory.load() if inventory is not None else None
-            if state is not None and not state.entries and not state.revisions and branch not in marked:
-                continue
+            if not (state and state.entries) and branch not in marked:
+                continue  # destroyed: the inventory remains (with its history), the deployment does not
             result.append(
                 BranchInfo(
                     backend=self.backend.spec.name,

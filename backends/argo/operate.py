@@ -336,6 +336,8 @@ class ArgoOperator:
         result = []
         for branch in sorted(set(tracked) | set(counts)):
             state = loaded.get(branch)
+            if not (state and state.entries) and not counts.get(branch):
+                continue  # destroyed: an inventory with its history may remain, the deployment does not
             result.append(
                 BranchInfo(
                     backend=self.name,

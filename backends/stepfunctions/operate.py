@@ -340,6 +340,8 @@ class StepFunctionsOperator:
         result = []
         for branch in sorted(set(branches) | set(counts)):
             state = loaded.get(branch)
+            if not (state and state.entries) and not counts.get(branch):
+                continue  # destroyed: an inventory with its history may remain, the deployment does not
             result.append(
                 BranchInfo(
                     backend=self.name,
