@@ -451,7 +451,9 @@ class _Compilation:
         if secrets:
             container["secrets"] = sorted(secrets, key=lambda s: s["name"])
             # Batch injects secrets with the job's execution role (ECS pulls them before the container starts).
-            container["executionRoleArn"] = self.settings.execution_role_arn or ""
+            container["executionRoleArn"] = (
+                self.settings.job_execution_role_arn or self.settings.execution_role_arn or ""
+            )
             notes.append(
                 "sink secrets are read with the execution role at job start: it must trust ecs-tasks.amazonaws.com "
                 "and may call secretsmanager:GetSecretValue on them (examples/stepfunctions/README.md)"

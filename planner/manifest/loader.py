@@ -600,7 +600,7 @@ class _Builder:
             self.error(path, "missing required key 'region'", key=True)
         elif not REGION.match(region):
             self.error((*path, "region"), f"{region!r} is not an AWS region name", "for example eu-west-1")
-        for key in ("execution_role_arn", "events_role_arn"):
+        for key in ("execution_role_arn", "events_role_arn", "job_execution_role_arn"):
             value = spec.get(key)
             if isinstance(value, str) and not ARN.match(value):
                 self.error((*path, key), f"{value!r} is not an IAM role ARN", "arn:aws:iam::123456789012:role/NAME")
@@ -622,6 +622,7 @@ class _Builder:
             account_id=account,
             execution_role_arn=_str(spec.get("execution_role_arn")),
             events_role_arn=_str(spec.get("events_role_arn")),
+            job_execution_role_arn=_str(spec.get("job_execution_role_arn")),
             job_queue=_str(spec.get("job_queue")),
             name_prefix=prefix,
             event_bus=_str(spec.get("event_bus"), "default") or "default",

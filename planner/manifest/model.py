@@ -55,6 +55,7 @@ class StepFunctionsSettings:
     account_id: str
     execution_role_arn: str | None = None
     events_role_arn: str | None = None
+    job_execution_role_arn: str | None = None
     job_queue: str | None = None
     name_prefix: str = ""
     event_bus: str = "default"

@@ -99,6 +99,9 @@ STEPFUNCTIONS = _obj(
         "account_id": _str("12-digit AWS account id (default: taken from execution_role_arn)"),
         "execution_role_arn": _str("IAM role the state machines run as"),
         "events_role_arn": _str("IAM role EventBridge Scheduler and rules use to start executions"),
+        "job_execution_role_arn": _str(
+            "IAM role Batch uses to pull sink secrets from Secrets Manager (default: execution_role_arn)"
+        ),
         "job_queue": _str("AWS Batch job queue ARN or name"),
         "name_prefix": _str("prefix for every physical name"),
         "event_bus": _str("EventBridge bus that event triggers listen on (default: default)"),
