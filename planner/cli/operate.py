@@ -329,6 +329,7 @@ def rollback(
         return {a: dict(found.owned[a].body) for a in addresses if a in found.owned}
 
     resources = restore_resources(revision, name, current, provenance, live_bodies)
+    _remember_secrets(resources)
     try:
         operator = operator_of(handle)
     except NotSupported:
@@ -383,6 +384,18 @@ def rollback(
         _err(f"  {machine}: the live alias runs {version} again")
     raise_for_outcome(outcome)
     return 1 if locked.plan.conflicts else 0
+
+
+def _remember_secrets(resources: Sequence[Any]) -> None:
+    """Sensitive values a rollback restored (possibly read from a live object) are scrubbed from all output."""
+    from planner.cli.redact import SECRETS
+    from planner.resources import get_pointer
+
+    for resource in resources:
+        for pointer in resource.sensitive_paths:
+            value = get_pointer(resource.body, pointer, None)
+            if isinstance(value, str) and value:
+                SECRETS.add(value)
 
 
 def _rollback_json(revision: Any, backend: str, later: Sequence[int]) -> dict[str, Any]:

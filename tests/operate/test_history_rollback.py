@@ -154,3 +154,28 @@ def test_rollback_refuses_an_unknown_revision_and_a_revision_without_bodies(tmp_
     old = world.run("rollback", "--to", "1")
     assert old.code == 1 and "revision 1 kept no bodies" in old.err
     assert world.run("rollback").code == 1
+
+
+def test_a_rollback_reuses_a_sensitive_value_only_where_its_hash_matches(cluster: Cluster) -> None:
+    old, new = "sEnTiNeL-one-7f3a", "sEnTiNeL-two-9c1b"
+    fetch = "        command: [python, -m, ingest.fetch]\n"
+    cluster.edit(fetch, fetch + f"        env:\n          TOKEN: {{value: {old}, sensitive: true}}\n")
+    assert cluster.apply().code == 0  # revision 1: the old token
+    cluster.edit('cron: "30 2 * * *"', 'cron: "45 3 * * *"')
+    assert cluster.apply().code == 0  # revision 2: another schedule, the same token
+    cluster.edit(old, new)  # the manifest moves on to a new token, not applied yet
+
+    # the manifest's token is not revision 1's, the deployed one is: it is put back, nothing else changes
+    plan = cluster.flowplan("rollback", "--to", "1", "--plan-only", "--format", "json")
+    assert plan.code == 0, plan.text
+    changes = {c["address"]: c["action"] for c in parse(plan.out)["plan"]["changes"]}
+    assert changes == {"cluster.CronWorkflow.ml-test/recsys-prod-train": "update"}
+
+    assert cluster.apply().code == 0  # revision 3 deploys the new token: revision 1's is nowhere any more
+    refused = cluster.flowplan("rollback", "--to", "1", "--auto-approve")
+    assert refused.code == 1
+    assert "cluster.WorkflowTemplate.ml-test/recsys-prod-ingest at /spec/templates/" in refused.err
+    assert "flowplan keeps only their hashes" in refused.err
+    assert old not in refused.text and new not in refused.text
+    template = cluster.server.get_object("WorkflowTemplate", "ml-test", "recsys-prod-ingest")
+    assert new in json.dumps(template) and old not in json.dumps(template)  # nothing was written

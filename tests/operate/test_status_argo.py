@@ -92,7 +92,7 @@ def test_status_shows_fire_times_runs_and_plumbing_and_exits_1_when_the_last_run
     text = cluster.flowplan("status", "train")
     assert text.code == 1
     assert "FAILED    recsys-prod-train-b2" in text.out and "took 42m 00s" in text.out
-    assert "next Fri" in text.out or "next " in text.out
+    assert "schedule: At 02:30 AM (30 2 * * *, Europe/Berlin); next " in text.out
     assert "! last run failed (recsys-prod-train-b2)" in text.out
 
     # a newer run that succeeded clears the alert
