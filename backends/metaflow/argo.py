@@ -9,7 +9,8 @@ Per Metaflow flow:
   without ``@project``), with flowplan's ownership markers added;
 - ``CronWorkflow`` — built by flowplan's Argo compiler from the effective
   schedule (suspended on non-production branches unless schedules are
-  enabled), named like the template, as Metaflow names its own;
+  enabled), named like the template and with the history limits and starting
+  deadline Metaflow gives its own (the schedule's ``starting_deadline`` wins);
 - ``Sensor`` — for the flow's ``@trigger``/``@trigger_on_finish``: the Sensor
   Metaflow compiles (it maps Metaflow event payloads to parameters and sets
   the fields ``current.trigger`` reads), markers added; for manifest
@@ -114,7 +115,8 @@ def compile_argo(
             continue
         template = _template_address(backend.name, item)
         if kind == "CronWorkflow":
-            result.append(_retarget(resource, item.workflow_name, stand_in_templates[resource.flow], template))
+            cron = _retarget(resource, item.workflow_name, stand_in_templates[resource.flow], template)
+            result.append(_metaflow_cron(cron))
         elif kind == "Sensor":
             result.append(
                 _retarget(resource, sensor_name(item.workflow_name), stand_in_templates[resource.flow], template)
@@ -199,6 +201,22 @@ def _retarget(resource: Resource, name: str, old_template: Address, template: Ad
         depends_on=depends,
         notes=notes,
     )
+
+
+#: What Metaflow's own CronWorkflows set (``ArgoClient.schedule_workflow_template``): Argo keeps 3 succeeded and
+#: 1 failed run by default, and a run that missed its time may still start within 59 minutes.
+METAFLOW_CRON = {"failedJobsHistoryLimit": 10000, "successfulJobsHistoryLimit": 10000}
+METAFLOW_STARTING_DEADLINE = 3540
+
+
+def _metaflow_cron(resource: Resource) -> Resource:
+    """A CronWorkflow with Metaflow's history limits, and its starting deadline unless the schedule sets one."""
+    body = dict(resource.body)
+    spec = {**body["spec"], **METAFLOW_CRON}
+    spec.setdefault("startingDeadlineSeconds", METAFLOW_STARTING_DEADLINE)
+    body["spec"] = dict(sorted(spec.items()))
+    _rehash(body)
+    return dataclasses.replace(resource, body=body)
 
 
 def _replace_template_refs(value: Any, old: str, new: str) -> Any:

@@ -11,14 +11,15 @@ backend's, except:
 - the writer uploads a package on ``create`` with Metaflow's own datastore code
   (:mod:`backends.metaflow._driver`, ``upload``) and passes every other kind
   on;
-- the inventory never records packages: they are content-addressed and
-  immutable, earlier runs and ``resume`` need their own, so flowplan neither
-  updates nor prunes them.
+- the inventory records the packages the current code wants and forgets the
+  others (the objects stay: they are content-addressed and immutable, earlier
+  runs and ``resume`` need their own, so flowplan neither updates nor deletes
+  them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,18 +40,28 @@ from backends.metaflow.compile import compile_flows
 from backends.metaflow.package import PackageStore
 from backends.metaflow.settings import settings_for
 from planner.manifest import Backend as BackendSpec
-from planner.resources import LiveResource, Owner, Resource
+from planner.resources import Address, LiveResource, Owner, Resource
 
 __all__ = ["MetaflowBackend", "MetaflowCompiler", "wrap"]
 
 
 class MetaflowCompiler:
-    """Metaflow flows compiled by Metaflow (see the module docstring), the others by ``base``."""
+    """Metaflow flows compiled by Metaflow (see the module docstring), the others by ``base``.
 
-    def __init__(self, base: Compiler) -> None:
+    ``on_packages`` hears the addresses of the packages each compile wants (the inventory keeps only those).
+    """
+
+    def __init__(self, base: Compiler, on_packages: Callable[[set[Address]], None] | None = None) -> None:
         self.base = base
+        self.on_packages = on_packages
 
     def compile(self, context: CompileContext) -> list[Resource]:
+        resources = self._compile(context)
+        if self.on_packages is not None:
+            self.on_packages({r.address for r in resources if r.address.kind == CODE_PACKAGE})
+        return resources
+
+    def _compile(self, context: CompileContext) -> list[Resource]:
         flows = [f for f in context.manifest.flows_on(context.backend.name) if f.metaflow is not None]
         if not flows:
             return self.base.compile(context)
@@ -117,12 +128,17 @@ class _Writer:
 
 
 class _Inventory:
-    def __init__(self, inner: Inventory) -> None:
-        self.inner = inner
+    """The wrapped inventory, holding packages only while they are wanted (the last compile's)."""
 
-    @staticmethod
-    def _strip(state: InventoryState) -> InventoryState:
-        return state.with_entries({a: e for a, e in state.entries.items() if a.kind != CODE_PACKAGE})
+    def __init__(self, inner: Inventory, wanted: Callable[[], set[Address] | None]) -> None:
+        self.inner = inner
+        self.wanted = wanted
+
+    def _strip(self, state: InventoryState) -> InventoryState:
+        wanted = self.wanted()
+        if wanted is None:
+            return state
+        return state.with_entries({a: e for a, e in state.entries.items() if a.kind != CODE_PACKAGE or a in wanted})
 
     def load(self) -> InventoryState:
         return self._strip(self.inner.load())
@@ -139,9 +155,13 @@ class MetaflowBackend:
         self.spec = spec
         self.settings = settings_for(spec, manifest_dir)
         self.store = PackageStore(self.settings)
+        self.packages: set[Address] | None = None
+
+    def _wanted(self, addresses: set[Address]) -> None:
+        self.packages = addresses
 
     def compiler(self) -> Compiler:
-        return MetaflowCompiler(self.inner.compiler())
+        return MetaflowCompiler(self.inner.compiler(), self._wanted)
 
     def reader(self) -> Reader:
         return _Reader(self.inner.reader(), self.store)
@@ -150,7 +170,7 @@ class MetaflowBackend:
         return _Writer(self.inner.writer(dry_run), self.store, dry_run)
 
     def inventory(self, scope: Scope) -> Inventory:
-        return _Inventory(self.inner.inventory(scope))
+        return _Inventory(self.inner.inventory(scope), lambda: self.packages)
 
     def lock(self, scope: Scope) -> Lock:
         return self.inner.lock(scope)

@@ -155,6 +155,8 @@ def settings_for(backend: BackendSpec, manifest_dir: Path) -> MetaflowSettings:
                 "METAFLOW_ARGO_EVENTS_EVENT_SOURCE": argo.event_source,
                 "METAFLOW_ARGO_EVENTS_EVENT": argo.event_name,
                 "METAFLOW_ARGO_EVENTS_SERVICE_ACCOUNT": raw.get("events_service_account") or argo.service_account,
+                # only Metaflow's own create reads it (tests deploy with it); flowplan writes the CronWorkflow
+                "METAFLOW_ARGO_WORKFLOWS_USE_SCHEDULES": "true" if argo.schedule_field == "schedules" else "false",
             }
         )
     if target == "stepfunctions" and backend.stepfunctions is not None:

@@ -87,4 +87,37 @@ def test_plan_writes_nothing_and_apply_uploads_the_package_once(workspace: Works
     assert again.code == 0, again.text
     assert "No changes" in again.out
     assert aws_writes(ws) == {}
-    assert k8s_writes(cluster) == {}
+    assert k8s_writes(cluster) == {}, again.text
+
+
+def test_metaflows_own_deployment_sits_at_flowplans_addresses(workspace: Workspace, cluster: ProxyEnv) -> None:
+    """`argo-workflows create` (Metaflow's, unstubbed) and flowplan name the objects alike: adopt, don't redeploy."""
+    from tests.backends.metaflow.metaflow_deploy import metaflow_create
+
+    ws = workspace
+    backend = {
+        "type": "argo",
+        "argo": {"namespace": "ml", "service_account": "ml-runner", "sensor_namespace": "ml-events"},
+        "metaflow": metaflow_settings(ws.aws),
+    }
+    ws.write(manifest(backend, {"linear": metaflow_flow("linear")}))
+    metaflow_create(ws.root / "flows.yaml", "ml", ws.flow_file("linear"), cluster.k8s.kubeconfig_path)
+    server = cluster.k8s.server
+    names = {
+        k: [o["metadata"]["name"] for o in server.list_objects(k, "ml")] for k in ("WorkflowTemplate", "CronWorkflow")
+    }
+    assert names == {"WorkflowTemplate": ["recsys.prod.linearflow"], "CronWorkflow": ["recsys.prod.linearflow"]}
+
+    planned = ws.flowplan("plan", "--adopt", "--format", "json")
+    assert planned.code == 0, planned.text
+    actions = {c["address"]: c["action"] for c in json.loads(planned.out)["changes"]}
+    assert actions["ml.WorkflowTemplate.ml/recsys.prod.linearflow"] == "adopt"
+    assert actions["ml.CronWorkflow.ml/recsys.prod.linearflow"] == "adopt"
+    (cron,) = [c for c in json.loads(planned.out)["changes"] if c["kind"] == "CronWorkflow"]
+    # Metaflow's schedule, time zone, history limits and starting deadline are flowplan's too: what adoption
+    # changes is flowplan's markers, the concurrency policy it states (Argo's default) and its run labels.
+    assert sorted(d["path"] for d in cron["field_diffs"]) == [
+        "/metadata/labels",
+        "/spec/concurrencyPolicy",
+        "/spec/workflowMetadata",
+    ]
