@@ -184,7 +184,7 @@ class Target:
         return env
 
     def child_argv(self, command: str = "apply", *args: str) -> list[str]:
-        code = "import sys; from planner.cli import main; main(sys.argv[1:])"
+        code = "import sys; from planner.cli import main; sys.exit(main(sys.argv[1:]))"
         return [sys.executable, "-c", code, command, *self.args(), *args]
 
     # -- inspection (never through the proxy) ------------------------------------------
@@ -516,14 +516,18 @@ class WriteLog:
 
     def __call__(self, request: ProxyRequest) -> None:
         category = write_category(request)
+        lock_read = "/leases" in request.path or request.key.startswith("dynamodb:")
+        if category is None and lock_read and b'"inventory' not in request.body:
+            category = "lock-read"  # reading who holds the lock (a lock attempt that wrote nothing)
         if category is not None:
             with self._lock:
                 self.counts[category] += 1
                 self.keys[f"{category} {request.key}"] += 1
 
     def snapshot(self) -> dict[str, int]:
+        """Write calls by category, and ``lock-read``: reads of the lock (or the table that holds it)."""
         with self._lock:
-            return {k: self.counts.get(k, 0) for k in ("lock", "inventory", "resource")}
+            return {k: self.counts.get(k, 0) for k in ("lock", "lock-read", "inventory", "resource")}
 
 
 @contextlib.contextmanager

@@ -70,7 +70,7 @@ _FILES_CHILD = textwrap.dedent(
     sys.stderr.flush()
     atexit.register(lambda: sys.stderr.write(f"\\nWRITES={count[0]}\\n"))
     from planner.cli import main
-    main(sys.argv[3:])
+    sys.exit(main(sys.argv[3:]))
     """
 )
 
@@ -114,7 +114,7 @@ def _run_child(target: Target, n: int | None, after: bool) -> tuple[subprocess.C
     log = WriteLog()
     proxy.rules[:] = [log, killer]
     process = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from planner.cli import main; main(sys.argv[1:])", *args],
+        [sys.executable, "-c", "import sys; from planner.cli import main; sys.exit(main(sys.argv[1:]))", *args],
         env=env,
         cwd=target.root,
         stdout=subprocess.PIPE,
