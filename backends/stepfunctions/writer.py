@@ -619,19 +619,13 @@ class StepFunctionsWriter:
         def read_back() -> bool | None:
             return True if matching() else None
 
+        # Every field of the content goes out (propagateTags, nodeProperties, retryStrategy, timeout, ...):
+        # what is not sent is not registered, and would show as drift on every plan after.
+        request = {**job_content(body), "jobDefinitionName": name, "tags": self._tags(resource)}
+        request.setdefault("platformCapabilities", ["EC2"])
         answer = self._send_once(
             str(resource.address),
-            lambda: self.aws.call(
-                "batch",
-                "RegisterJobDefinition",
-                once=True,
-                resource=name,
-                jobDefinitionName=name,
-                type=body["type"],
-                platformCapabilities=body.get("platformCapabilities", ["EC2"]),
-                containerProperties=body["containerProperties"],
-                tags=self._tags(resource),
-            ),
+            lambda: self.aws.call("batch", "RegisterJobDefinition", once=True, resource=name, **request),
             read_back,
         )
         if answer:
