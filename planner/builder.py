@@ -683,7 +683,13 @@ def _apply_targets(changes: list[ResourceChange], targets: Sequence[str], manife
 
 
 def _guards(changes: Sequence[ResourceChange], views: Mapping[str, BackendView], options: PlanOptions) -> None:
-    blocked = [c for c in changes if c.protect and c.action in (Action.DELETE, Action.REPLACE)]
+    # protect: guards production; a branch deployment (a pull request's preview) must always be removable
+    production = {name for name, view in views.items() if view.scope.branch == "prod"}
+    blocked = [
+        c
+        for c in changes
+        if c.protect and c.action in (Action.DELETE, Action.REPLACE) and c.address.backend in production
+    ]
     if blocked:
         listing = "\n".join(f"  {c.action.symbol} {c.address} ({c.reason or c.action.value})" for c in blocked)
         raise PlanError(

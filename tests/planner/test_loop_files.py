@@ -299,3 +299,11 @@ def test_expired_lock_is_taken_over(tmp_path: Path) -> None:
     lock.parent.mkdir(parents=True)
     lock.write_text(json.dumps({"holder": "bob", "host": "h", "pid": 1, "acquired_at": 1, "expires_at": 2}))
     assert project.run("apply", "--auto-approve").code == 0
+
+
+def test_protect_guards_production_only(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    assert project.run("apply", "--auto-approve", "--branch", "pr-7").code == 0
+    result = project.run("destroy", "--auto-approve", "--branch", "pr-7")
+    assert result.code == 0, result.err
+    assert project.deployed() == []
