@@ -291,10 +291,19 @@ class FilesWriter:
         if self.dry_run:
             return
         path.unlink()
-        parent = path.parent
-        while parent != self.target and parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
-            parent = parent.parent
+        _prune_empty_dirs(path.parent, self.target)
+
+
+def _prune_empty_dirs(folder: Path, stop: Path) -> None:
+    """Remove folders a delete left empty, up to ``stop``; parallel deletes may race here, which is fine."""
+    while folder != stop:
+        try:
+            folder.rmdir()  # only succeeds when empty
+        except FileNotFoundError:
+            pass  # another writer removed it first; its parent may be empty now
+        except OSError:
+            return  # not empty
+        folder = folder.parent
 
 
 def _atomic_write(path: Path, data: bytes, *, exclusive: bool = False) -> None:
