@@ -134,15 +134,90 @@ def check_same(expected: Plan, actual: Plan, what: str) -> None:
             f"{what} was made from different inputs ({', '.join(differing)} changed); nothing was written",
             hint="make a new plan and review it",
         )
+    moved_targets = sorted(
+        name
+        for name in expected.backend_targets
+        if name in actual.backend_targets and expected.backend_targets[name] != actual.backend_targets[name]
+    )
+    if moved_targets:
+        name = moved_targets[0]
+        raise StalePlanError(
+            f"{what} was made against another target: backend {name!r} was {expected.backend_targets[name]}, "
+            f"now it is {actual.backend_targets[name]}; nothing was written",
+            hint="check the kubeconfig context, endpoint or directory; make a new plan against the right target",
+        )
     if expected.change_set_digest() != actual.change_set_digest():
-        before = {str(c.address): c.action.value for c in expected.changes}
-        after = {str(c.address): c.action.value for c in actual.changes}
-        moved = sorted(set(before.items()) ^ set(after.items()))
-        detail = ", ".join(f"{a} ({x})" for a, x in moved[:5]) or "the live objects it touches changed"
+        detail = _change_set_difference(expected, actual)
         raise StalePlanError(
             f"{what} is stale: planning again gives a different change set ({detail}); nothing was written",
             hint="someone or something changed the deployed state or the manifest; make a new plan and review it",
         )
+
+
+def _change_set_difference(expected: Plan, actual: Plan) -> str:
+    """Up to five addresses whose planned change differs, each saying how."""
+    before = {str(c.address): c for c in expected.changes}
+    after = {str(c.address): c for c in actual.changes}
+    parts = []
+    for address in sorted(set(before) | set(after)):
+        old, new = before.get(address), after.get(address)
+        if old is not None and new is not None and old.identity() == new.identity():
+            continue
+        if new is None:
+            assert old is not None
+            parts.append(f"{address} ({old.action.value} no longer planned)")
+        elif old is None:
+            parts.append(f"{address} ({new.action.value} now planned)")
+        elif old.action is not new.action:
+            parts.append(f"{address} ({old.action.value} became {new.action.value})")
+        else:
+            parts.append(f"{address} ({new.action.value} with other content or another live version)")
+    if not parts:
+        return "the conflicts differ"
+    more = f", and {len(parts) - 5} more" if len(parts) > 5 else ""
+    return ", ".join(parts[:5]) + more
+
+
+def _refuse_other_options(
+    plan_file: str, saved: SavedPlan, options: ManifestOptions, plan_options: PlanOptions
+) -> None:
+    """``apply FILE`` reads the manifest exactly as the plan did; an option asking for something else is refused.
+
+    Options left at their defaults are not a request (``apply plan.bin`` alone
+    is the normal use); one given with another value than the saved plan's —
+    another branch, var, var file, manifest, target — would otherwise be
+    silently ignored, and the apply would write what the person did not ask for.
+    """
+    default, saved_options = ManifestOptions(), saved.options
+    asked: list[tuple[str, object, object]] = []
+    if options.file != default.file and Path(options.file).resolve() != Path(saved_options.file).resolve():
+        asked.append(("--file", options.file, saved_options.file))
+    if options.branch != default.branch and options.branch != saved_options.branch:
+        asked.append(("--branch", options.branch, saved_options.branch))
+    if options.cli_vars and options.cli_vars != saved_options.cli_vars:
+        shown = [f"{k}={v}" for k, v in options.cli_vars]
+        asked.append(("--var", " ".join(shown), " ".join(f"{k}={v}" for k, v in saved_options.cli_vars) or "none"))
+    if options.var_files and tuple(map(_resolved, options.var_files)) != tuple(map(_resolved, saved_options.var_files)):
+        asked.append(("--var-file", " ".join(options.var_files), " ".join(saved_options.var_files) or "none"))
+    if options.enable_schedules and not saved_options.enable_schedules:
+        asked.append(("--enable-schedules", "on", "off"))
+    if plan_options.targets and plan_options.targets != saved.plan_options.targets:
+        asked.append(("--target", " ".join(plan_options.targets), " ".join(saved.plan_options.targets) or "none"))
+    if plan_options.adopt and not saved.plan_options.adopt:
+        asked.append(("--adopt", "on", "off"))
+    if asked:
+        option, wanted, recorded = asked[0]
+        made = f"with {option} {recorded}" if recorded not in ("none", "off") else f"without {option}"
+        raise StalePlanError(
+            f"the saved plan {plan_file} was made {made}, and this apply asks for {option} {wanted}; "
+            "nothing was written",
+            hint="`flowplan apply FILE` takes every manifest option from the plan: drop the option, or make a new "
+            "plan with it (`flowplan plan ... --out FILE`)",
+        )
+
+
+def _resolved(path: str) -> Path:
+    return Path(path).resolve()
 
 
 def apply_command(
@@ -158,6 +233,7 @@ def apply_command(
     destroy = plan_options.mode == "destroy"
     if plan_file is not None:
         saved = read_plan_file(plan_file)
+        _refuse_other_options(plan_file, saved, options, plan_options)
         session, result = make_plan(saved.options, plan_options=saved.plan_options)
         check_same(saved.plan, result.plan, f"the saved plan {plan_file}")
         shown = saved.plan

@@ -278,9 +278,11 @@ class FilesTarget(Target):
         )
 
     def snapshot(self) -> str:
+        """Every byte of what the backend wrote: the target directories and ``.flowplan/``."""
         parts = []
         for path in sorted(self.root.rglob("*")):
-            if path.is_file() and path.name not in ("flows.yaml", "plan.bin") and not path.name.endswith(".json.in"):
+            top = path.relative_to(self.root).parts[0]
+            if path.is_file() and (top.startswith("deploy") or top == ".flowplan"):
                 parts.append(f"== {path.relative_to(self.root)}\n{path.read_bytes().hex()}")
         return "\n".join(parts)
 
