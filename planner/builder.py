@@ -517,6 +517,15 @@ def deployed_by(live: LiveResource) -> str | None:
             name = source.get("metaflow/flow_name") or source.get("metaflow.org/flow_name")
             if name:
                 return f"deployed by Metaflow (flow {name})"
+    # Metaflow's CronWorkflows carry no annotations, but its ArgoClient writes a fixed shape
+    spec = live.body.get("spec", {}) if isinstance(live.body, dict) else {}
+    if (
+        isinstance(spec, dict)
+        and spec.get("failedJobsHistoryLimit") == 10000
+        and spec.get("startingDeadlineSeconds") == 3540
+    ):
+        template = spec.get("workflowSpec", {}).get("workflowTemplateRef", {}).get("name", "?")
+        return f"deployed by Metaflow (the schedule of {template})"
     return None
 
 
