@@ -29,7 +29,17 @@ from typing import Any
 from backends.argo.cron import argo_cron
 from backends.argo.events import API_VERSION, FlowEvents, SensorInputs, flow_events_spec, sensor_spec
 from backends.argo.filters import filter_problem
-from backends.argo.names import LIMITS, Claim, Name, check_unique, fit, k8s_name, label_value, relative_path
+from backends.argo.names import (
+    LIMITS,
+    Claim,
+    Name,
+    check_unique,
+    fit,
+    k8s_name,
+    label_value,
+    metaflow_name,
+    relative_path,
+)
 from backends.argo.workflow import ExitNotice, TemplateInputs, run_labels, sink_env_name, workflow_template_spec
 from backends.base import CompileContext
 from planner.errors import ManifestError, Problem
@@ -131,6 +141,15 @@ class _Compilation:
         return k8s_name(self.manifest.project, self.manifest.branch, *parts)
 
     def _flow_names(self, flow: Flow) -> _FlowNames:
+        if self.settings.naming == "metaflow":
+            # Metaflow's own names: the template and CronWorkflow share one, the Sensor swaps dots for dashes
+            name = metaflow_name(self.manifest.project, self.manifest.branch, flow.name)
+            sensor = Name(name.physical.replace(".", "-"), name.logical)
+            return _FlowNames(
+                template=name,
+                cron=name if flow.schedule is not None else None,
+                sensor=sensor if flow.triggers else None,
+            )
         base = self._base(flow.name)
         return _FlowNames(
             template=fit(base, LIMITS["WorkflowTemplate"]),

@@ -23,7 +23,9 @@ EventSource         47    Argo Events creates a Service ``<name>-eventsource-svc
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -89,6 +91,55 @@ def _cut(text: str, limit: int, strip: str) -> str:
 def fit(logical: str, limit: int) -> Name:
     """The physical name for ``logical`` under ``limit`` characters (deterministic, hash-suffixed when cut)."""
     return Name(_cut(logical, limit, "-"), logical)
+
+
+#: Metaflow's name rule for Argo objects (metaflow/plugins/argo/argo_workflows_cli.py, 2.19).
+_METAFLOW_VALID = re.compile(r"^[a-z]([a-z0-9\.\-]*[a-z0-9])?$")
+_METAFLOW_LIMIT = 45
+
+
+def _sanitize_for_argo(text: str) -> str:
+    return re.sub(r"^[^A-Za-z0-9]+", "", text).replace("_", "").replace("@", "").replace("+", "").lower()
+
+
+def metaflow_branch(branch: str) -> str:
+    """flowplan's ``--branch`` as Metaflow's branch name: ``prod`` is ``--production``, others ``test.<b>``."""
+    return "prod" if branch == "prod" else f"test.{branch.replace('-', '_')}"
+
+
+def metaflow_name(project: str, branch: str, flow: str) -> Name:
+    """The name ``argo-workflows create`` gives a ``@project`` flow (its v2 rule, reproduced exactly).
+
+    ``naming: metaflow`` uses it so flows Metaflow deployed are adopted in place
+    instead of redeployed under new names. ``flow`` is Metaflow's flow name
+    (the FlowSpec class name; for inline flows the manifest's key).
+    """
+    branch_name = metaflow_branch(branch)
+    logical = f"{project}.{branch_name}.{flow}"
+    name = logical
+    if len(name) > _METAFLOW_LIMIT:
+        digest = base64.b32encode(hashlib.sha1(logical.encode()).digest()).decode()[:5].lower()
+        parts = [project, branch_name, flow]
+        room = _METAFLOW_LIMIT - 6
+        minimum = 7
+        total = sum(len(p) for p in parts)
+        remaining = room - 3 * minimum
+        extras = [int(remaining * len(p) / total) for p in parts]
+        while sum(extras) < remaining:
+            extras[extras.index(min(extras))] += 1
+        budgets = [minimum + e for e in extras]
+
+        def squeeze(text: str, budget: int) -> str:
+            if len(text) <= budget:
+                return text
+            head = budget // 2
+            return text[:head] + text[-(budget - head) :]
+
+        short = f"{squeeze(project, budgets[0])}.{branch_name[: budgets[1]]}.{squeeze(flow, budgets[2])}"
+        name = f"{_sanitize_for_argo(short)}-{digest}"
+    if not _METAFLOW_VALID.search(name):
+        name = _sanitize_for_argo(name)
+    return Name(name, logical)
 
 
 def label_value(text: str) -> str:
