@@ -124,6 +124,10 @@ def _split(data: bytes) -> tuple[dict[str, Any] | None, bytes, str]:
     return owner, stable, body_text
 
 
+#: The name of an atomic write's temporary file: ``.<file name>.<8 random characters>.tmp`` (see ``_write_bytes``).
+_TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
 def _version(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
@@ -444,7 +448,36 @@ class FilesBackend:
         return FilesReader(self.target)
 
     def writer(self, dry_run: bool = False) -> FilesWriter:
+        if not dry_run:
+            self.clean_leftovers()  # apply holds the lock: temporary files here were left by a killed apply
         return FilesWriter(self.target, self.scope, self.provenance, dry_run)
+
+    def leftovers(self) -> list[Path]:
+        """Temporary files a killed apply left (its atomic writes' ``.NAME.XXXXXXXX.tmp``), here and in .flowplan/."""
+        found: list[Path] = []
+        for folder in (self.target, self.state_dir):
+            if folder.is_dir():
+                found.extend(p for p in folder.rglob(".*.tmp") if _TEMPORARY.match(p.name) and p.is_file())
+        return sorted(found)
+
+    def clean_leftovers(self) -> list[Path]:
+        """Remove :meth:`leftovers` (only under the lock: a live apply's temporary files are not leftovers)."""
+        removed = self.leftovers()
+        for path in removed:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        return removed
+
+    def warnings(self) -> tuple[str, ...]:
+        left = self.leftovers()
+        if not left:
+            return ()
+        shown = ", ".join(str(p.relative_to(self.root)) if p.is_relative_to(self.root) else str(p) for p in left[:3])
+        more = f" and {len(left) - 3} more" if len(left) > 3 else ""
+        return (
+            f"backend {self.spec.name!r}: {len(left)} temporary file(s) an interrupted apply left behind "
+            f"({shown}{more}); the next apply removes them",
+        )
 
     def inventory(self, scope: Scope) -> Inventory:
         return JsonFileInventory(self.state_dir / f"{scope.project}-{scope.branch}.json")

@@ -245,7 +245,7 @@ def apply_command(
         shown = result.plan
     if result.plan.is_empty:
         sys.stdout.write("Nothing to apply.\n" if plan_file else "")
-        if not dry_run and inventory_repairs(result):
+        if not dry_run and (inventory_repairs(result) or _leftovers(session)):
             _repair_inventories(session, result, plan_options)
         return 1 if result.plan.conflicts else 0
     if plan_file is None and not auto_approve and not dry_run and not _confirm(destroy):
@@ -275,17 +275,27 @@ def apply_command(
     return 0
 
 
+def _leftovers(session: Session) -> list[str]:
+    """Backends holding leftovers of a killed apply (temporary files of the files backend)."""
+    return sorted(name for name, b in session.backends.items() if getattr(b, "leftovers", lambda: [])())
+
+
 def _repair_inventories(session: Session, result: PlanResult, plan_options: PlanOptions) -> None:
-    """Nothing to change, but a killed apply left intents in an inventory: store them resolved, under the lock."""
+    """Nothing to change, but a killed apply left intents in an inventory (or temporary files): tidy under the lock."""
     repairs = inventory_repairs(result)
+    untidy = _leftovers(session)
     options = ApplyOptions(operation="apply")
-    held = acquire_locks(session.backends, result, options, names=sorted(repairs))
+    held = acquire_locks(session.backends, result, options, names=sorted({*repairs, *untidy}))
     try:
         _, locked = make_plan(session.options, plan_options=plan_options)
         if not locked.plan.is_empty:
             return  # someone changed something meanwhile: the next apply records it with its changes
         repairs = inventory_repairs(locked)
         repair_inventories(locked, session.backends, repairs)
+        for name in untidy:
+            removed = session.backends[name].clean_leftovers()  # type: ignore[attr-defined]
+            if removed:
+                sys.stderr.write(f"Removed {len(removed)} temporary file(s) an interrupted apply left on {name}.\n")
     finally:
         release_locks(held)
     if repairs:

@@ -95,3 +95,25 @@ def test_an_apply_with_nothing_to_change_records_what_a_killed_apply_left_pendin
     again = target.apply()
     assert again.code == 0 and "Recorded" not in again.err
     assert path.read_bytes() == before
+
+
+def test_temporary_files_a_killed_apply_left_are_reported_and_removed(files_target: Target) -> None:
+    """backends/files.py ``leftovers``: a SIGKILL during parallel writes left ``.NAME.XXXXXXXX.tmp`` files in
+    the GitOps directory for good. The plan now warns about them and the next apply removes them (an apply with
+    changes when it opens its writer, one without changes under the lock)."""
+    target = files_target
+    target.write(3)
+    assert target.apply().code == 0
+    left = target.root / "deploy/ml/cronworkflow/.rel-prod-f000.yaml.ab12cd_9.tmp"
+    left.write_text("half a file")
+    also = target.root / ".flowplan/local/.rel-prod.json.zz99zz99.tmp"
+    also.write_text("{")
+    plan = target.run("plan", "--detailed-exitcode")
+    assert plan.code == 0, plan.text
+    assert "2 temporary file(s) an interrupted apply left behind" in plan.out
+    assert target.converged(check_plan=False) != []
+    tidy = target.apply()
+    assert tidy.code == 0, tidy.text
+    assert "Removed 2 temporary file(s)" in tidy.err
+    assert not left.exists() and not also.exists()
+    assert target.converged() == []
