@@ -617,6 +617,14 @@ class _Builder:
         prefix = _str(spec.get("name_prefix"), "") or ""
         if prefix and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$", prefix):
             self.error((*path, "name_prefix"), "name_prefix is at most 20 letters, digits, '-' or '_'")
+        if spec.get("naming") == "metaflow":
+            self.error(
+                (*path, "naming"),
+                "naming: metaflow is not supported on Step Functions yet",
+                "Metaflow schedules state machines with EventBridge rules where flowplan uses Scheduler, so adopting "
+                "in place would leave two schedules; deploy Metaflow flows as `metaflow:` sources, or import the "
+                "state machine with `flowplan import --from`",
+            )
         return m.StepFunctionsSettings(
             region=region,
             account_id=account,
