@@ -548,7 +548,20 @@ class _Builder:
                 sfn = self._stepfunctions(_dict(spec.get("stepfunctions")), (*path, "stepfunctions"))
             if kind == "files":
                 target = _str(spec.get("path"), "deploy") or "deploy"
-                if Path(target).is_absolute() or ".." in Path(target).parts:
+                if any(ord(c) < 32 or ord(c) == 127 for c in target):
+                    self.error(
+                        (*path, "path"),
+                        f"the path {target!r} contains a control character",
+                        "use a relative directory name of printable characters",
+                    )
+                elif target.startswith("~"):
+                    self.error(
+                        (*path, "path"),
+                        f"the path {target!r} starts with '~', which flowplan does not expand (it would be a folder "
+                        "named '~' in the manifest's directory)",
+                        "use a path relative to the manifest's directory, for example deploy",
+                    )
+                elif Path(target).is_absolute() or ".." in Path(target).parts:
                     self.error(
                         (*path, "path"),
                         "the files backend writes below the manifest's directory",
@@ -690,6 +703,14 @@ class _Builder:
             self.error((*path, "cron"), exc.message, exc.hint)
             ok = False
         timezone = _str(spec.get("timezone"), "UTC") or "UTC"
+        if spec.get("timezone") == "":
+            # most often a var that rendered empty: silently meaning UTC would move the schedule
+            self.error(
+                (*path, "timezone"),
+                "the time zone is empty",
+                "leave timezone out for UTC, or check the var that fills it",
+            )
+            ok = False
         try:
             cronlib.validate_timezone(timezone)
         except FlowplanError as exc:

@@ -263,6 +263,8 @@ def parse_yaml(raw: bytes | str, file: str) -> Source:
             root = loader.get_single_node()
         except yaml.MarkedYAMLError as exc:
             raise ManifestError(_syntax_problem(text, file, exc)) from None
+        except yaml.reader.ReaderError as exc:
+            raise ManifestError(_reader_problem(text, file, exc)) from None
         except yaml.YAMLError as exc:
             raise ManifestError(Problem(Location(file), "", f"invalid YAML: {_ESCAPE.sub('?', str(exc))}")) from None
         except RecursionError:  # pragma: no cover - only the pure-Python parser recurses
@@ -279,6 +281,20 @@ def parse_yaml(raw: bytes | str, file: str) -> Source:
     if problems:
         raise ManifestError(problems)
     return Source(file, data, root)
+
+
+def _reader_problem(text: str, file: str, exc: yaml.reader.ReaderError) -> Problem:
+    """A character YAML does not allow (a control character), at its line and column."""
+    position = max(0, min(int(exc.position), len(text)))
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "?")
+    return Problem(
+        Location(file, line, column),
+        "",
+        f"invalid YAML: the control character U+{code:04X} is not allowed in a YAML file",
+        "remove it; inside double quotes an escape such as \\x07 writes it on purpose",
+    )
 
 
 def _syntax_problem(text: str, file: str, exc: yaml.MarkedYAMLError) -> Problem:
