@@ -28,7 +28,7 @@ from planner.manifest import schema as sch
 from planner.manifest.stepgraph import find_cycle, find_graph_problems
 from planner.manifest.templating import TemplateError, needs_render, referenced_vars, render
 from planner.manifest.units import UnitError, cpu_millis, duration_seconds, memory_bytes
-from planner.manifest.yamlsource import Source, dotted, gc_paused, parse_yaml
+from planner.manifest.yamlsource import Source, dotted, gc_paused, parse_yaml, read_limited
 
 PathT = tuple[str | int, ...]
 
@@ -111,7 +111,7 @@ def _load(
     display = _display(path)
     if raw is None:
         try:
-            raw = Path(path).read_bytes()
+            raw = read_limited(path)
         except FileNotFoundError:
             raise ManifestError(
                 Problem(Location(display), "", "no such file"),
@@ -336,7 +336,7 @@ def _resolve_vars(
     for file in var_files:
         display = _display(file)
         try:
-            var_source = parse_yaml(Path(file).read_bytes(), display)
+            var_source = parse_yaml(read_limited(file), display)
         except FileNotFoundError:
             ctx.problems.append(
                 Problem(

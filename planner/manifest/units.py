@@ -14,7 +14,7 @@ from functools import lru_cache
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
 _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
-_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+_DURATION = re.compile(r"^(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$")
 
 
 class UnitError(ValueError):
@@ -73,6 +73,10 @@ def memory_bytes(value: str | int) -> int:
     return int(result.to_integral_value(rounding="ROUND_CEILING"))
 
 
+#: The longest duration a manifest may give (ten years): beyond it an orchestrator's integer overflows.
+MAX_DURATION_SECONDS = 3650 * 86400
+
+
 @lru_cache(maxsize=1024)
 def duration_seconds(value: str | int) -> int:
     """Seconds from ``90s``, ``30m``, ``2h``, ``1h30m``, ``1d`` or a plain integer."""
@@ -81,9 +85,11 @@ def duration_seconds(value: str | int) -> int:
     if isinstance(value, int):
         if value <= 0:
             raise UnitError(f"duration {value} must be more than zero seconds")
+        if value > MAX_DURATION_SECONDS:
+            raise UnitError(f"duration {value} is longer than ten years ({MAX_DURATION_SECONDS} seconds)")
         return value
     text = value.strip()
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
         return duration_seconds(int(text))
     match = _DURATION.match(text)
     if not text or not match or not any(match.groups()):
@@ -92,4 +98,6 @@ def duration_seconds(value: str | int) -> int:
     total = ((days * 24 + hours) * 60 + minutes) * 60 + seconds
     if total <= 0:
         raise UnitError(f"duration {value!r} must be more than zero")
+    if total > MAX_DURATION_SECONDS:
+        raise UnitError(f"duration {value!r} is longer than ten years ({MAX_DURATION_SECONDS} seconds)")
     return total

@@ -24,6 +24,7 @@ collections triggered by them made parsing three times slower.
 from __future__ import annotations
 
 import gc
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -46,7 +47,7 @@ from yaml.resolver import Resolver
 from planner.errors import Location, ManifestError, Problem
 
 #: Largest input accepted; a manifest of 10,000 realistic flows is about 6 MiB.
-MAX_BYTES = 32 * 1024 * 1024
+MAX_BYTES = 8 * 1024 * 1024
 #: Largest number of nodes after alias expansion (a 10,000-flow manifest has about 1.2 million).
 MAX_EXPANDED_NODES = 5_000_000
 #: Deepest nesting accepted; real manifests stay under 12.
@@ -225,15 +226,23 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def read_limited(path: str | os.PathLike[str]) -> bytes:
+    """A file's bytes, reading at most one byte past :data:`MAX_BYTES` (``/dev/zero`` must not fill memory)."""
+    with open(path, "rb") as handle:
+        return handle.read(MAX_BYTES + 1)
+
+
 def decode(raw: bytes, file: str) -> str:
     """Bytes to text, refusing what cannot be a manifest (too big, binary, not UTF-8)."""
     if len(raw) > MAX_BYTES:
+        limit = MAX_BYTES // 1048576
+        size = f"more than {limit}" if len(raw) == MAX_BYTES + 1 else f"{len(raw) / 1048576:.1f}"
         raise ManifestError(
             Problem(
                 Location(file),
                 "",
-                f"the file is {len(raw) / 1048576:.1f} MiB; manifests are limited to "
-                f"{MAX_BYTES // 1048576} MiB (split it, or check that the right file was given)",
+                f"the file is {size} MiB; manifests are limited to {limit} MiB "
+                "(split it, or check that the right file was given)",
             )
         )
     if b"\x00" in raw[:8192]:
