@@ -17,6 +17,10 @@ _QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(m|Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)
 _DURATION = re.compile(r"^(?:([0-9]+)d)?(?:([0-9]+)h)?(?:([0-9]+)m)?(?:([0-9]+)s)?$")
 
 
+#: Kubernetes keeps quantities in a signed 64-bit integer (bytes, millicores): larger values overflow.
+MAX_QUANTITY = 2**63 - 1
+
+
 class UnitError(ValueError):
     """A value that is not a valid quantity or duration; the message says what is."""
 
@@ -53,6 +57,8 @@ def cpu_millis(value: str | int | float) -> int:
         raise UnitError(f"cpu {text!r} is finer than a millicore")
     if millis <= 0:
         raise UnitError(f"cpu {text!r} must be more than zero")
+    if millis > MAX_QUANTITY:
+        raise UnitError(f"cpu {text!r} is more than any machine has (Kubernetes quantities end at 2^63)")
     return int(millis)
 
 
@@ -70,6 +76,8 @@ def memory_bytes(value: str | int) -> int:
     result = number * factor
     if result <= 0:
         raise UnitError(f"memory {text!r} must be more than zero")
+    if result > MAX_QUANTITY:
+        raise UnitError(f"memory {text!r} is more than any machine has (Kubernetes quantities end at 2^63 bytes)")
     return int(result.to_integral_value(rounding="ROUND_CEILING"))
 
 
