@@ -75,13 +75,13 @@ class Scale:
     #: Ownership: hypothesis examples on the files backend, and on the Argo test server.
     ownership_examples: int
     ownership_examples_argo: int
-    #: Loader fuzzing examples (per generator).
+    #: CLI fuzzing examples per generator (the loader's own fuzz runs 10,000 in tests/planner/manifest).
     fuzz_examples: int
 
 
 SCALES = {
-    "seed": Scale("seed", 40, 0.1, (1,), 6, 3, (2, 5), 25, 5, 300),
-    "full": Scale("full", 200, 0.1, (1, 2), 12, 20, (2, 5), 300, 40, 10_000),
+    "seed": Scale("seed", 40, 0.1, (1,), 6, 3, (2, 5), 25, 5, 100),
+    "full": Scale("full", 200, 0.1, (1, 2), 12, 20, (2, 5), 300, 40, 2_000),
 }
 
 
