@@ -414,11 +414,17 @@ class StepFunctionsWriter:
 
     def _delete_statemachine(self, current: Found) -> None:
         arn = str(current.meta["arn"])
-        # Deleting a machine deletes its versions and aliases; its tags are removed first because an emulator
-        # (moto) keeps them and hands them to the next machine of the same name.
-        if current.tags:
-            self.aws.call("stepfunctions", "UntagResource", resourceArn=arn, tagKeys=sorted(current.tags), resource=arn)
+        # Deleting a machine deletes its versions and aliases. Its tags go *after* it: untagged first, a run
+        # killed in between left an unowned machine that no later run would ever delete. (An emulator, moto,
+        # keeps a deleted machine's tags and hands them to the next machine of that name; AWS answers
+        # "not found", which is fine.)
         self._gone_ok(lambda: self.aws.call("stepfunctions", "DeleteStateMachine", stateMachineArn=arn, resource=arn))
+        if current.tags:
+            self._gone_ok(
+                lambda: self.aws.call(
+                    "stepfunctions", "UntagResource", resourceArn=arn, tagKeys=sorted(current.tags), resource=arn
+                )
+            )
 
     def _gone_ok(self, call: Callable[[], Any]) -> None:
         """A delete retried after it landed finds nothing: that is success."""

@@ -428,16 +428,24 @@ class StepFunctionsTarget(Target):
         sfn = self.aws.client("stepfunctions")
         machines = [m for m in sfn.list_state_machines()["stateMachines"]]
         machine_names = [m["name"] for m in machines]
-        if sorted(machine_names) != sorted(names.get("StateMachine", set())):
-            problems.append("state machines differ from the desired ones")
+        wanted = names.get("StateMachine", set())
+        if sorted(machine_names) != sorted(wanted):
+            problems.append(
+                f"state machines differ from the desired ones: extra {sorted(set(machine_names) - wanted)[:5]}, "
+                f"missing {sorted(wanted - set(machine_names))[:5]}, listed {len(machine_names)}"
+            )
         for machine in machines:
             aliases = sfn.list_state_machine_aliases(stateMachineArn=machine["stateMachineArn"])["stateMachineAliases"]
             if len(aliases) != 1:
                 problems.append(f"state machine {machine['name']} has {len(aliases)} aliases")
         events = self.aws.client("events")
         rules = [r for r in events.list_rules(NamePrefix=f"{PROJECT}-prod-")["Rules"]]
+        rule_names = {r["Name"] for r in rules}
         if sorted(r["Name"] for r in rules) != sorted(names.get("Rule", set())):
-            problems.append("rules differ from the desired ones")
+            problems.append(
+                f"rules differ from the desired ones: extra {sorted(rule_names - names.get('Rule', set()))[:5]}, "
+                f"missing {sorted(names.get('Rule', set()) - rule_names)[:5]}"
+            )
         for rule in rules:
             targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
             if len(targets) != 1:
@@ -448,7 +456,11 @@ class StepFunctionsTarget(Target):
             for page in scheduler.get_paginator("list_schedules").paginate(GroupName=f"{PROJECT}-prod"):
                 schedules += [s["Name"] for s in page["Schedules"]]
         if sorted(schedules) != sorted(names.get("Schedule", set())):
-            problems.append("schedules differ from the desired ones")
+            wanted = names.get("Schedule", set())
+            problems.append(
+                f"schedules differ from the desired ones: extra {sorted(set(schedules) - wanted)[:5]}"
+                f", missing {sorted(wanted - set(schedules))[:5]}"
+            )
         return problems
 
 

@@ -117,3 +117,23 @@ def test_temporary_files_a_killed_apply_left_are_reported_and_removed(files_targ
     assert "Removed 2 temporary file(s)" in tidy.err
     assert not left.exists() and not also.exists()
     assert target.converged() == []
+
+
+def test_a_state_machine_whose_delete_fails_stays_owned_and_is_deleted_next_time(
+    aws_target: StepFunctionsTarget,
+) -> None:
+    """backends/stepfunctions/writer.py ``_delete_statemachine``: the machine's tags were removed *before* the
+    delete, so a delete that failed (or a run killed in between) left an untagged machine that no later run
+    ever saw as its own: leaked for good. Tags now go after the delete."""
+    aws_target.write(4)
+    assert aws_target.apply().code == 0
+    aws_target.write(4, variant=1)  # drops flow f003
+    aws_target.proxy.rules.append(
+        FaultRule(Respond.aws_json(500, "InternalFailure", "injected"), key="states:DeleteStateMachine")
+    )
+    failed = aws_target.apply()
+    assert failed.code == 1, failed.text
+    assert "rel-prod-f003" in failed.err
+    aws_target.proxy.rules.clear()
+    assert aws_target.apply().code == 0
+    assert aws_target.converged() == []
