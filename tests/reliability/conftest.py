@@ -135,6 +135,13 @@ def files_target(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: py
     return make_target("files", request, tmp_path, monkeypatch)
 
 
+@pytest.fixture
+def argo_target(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
+    made = make_target("argo", request, tmp_path, monkeypatch)
+    yield made
+    made.proxy.rules.clear()  # type: ignore[attr-defined]
+
+
 @pytest.fixture(params=["argo", "stepfunctions"])
 def live_target(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Target]:
     made = make_target(request.param, request, tmp_path, monkeypatch)
