@@ -256,6 +256,14 @@ class Connection:
                     f"backend {s.backend!r}: cannot use context {self.context!r} of {source}: {exc}",
                     hint="check the kubeconfig with `kubectl config view --minify --context CONTEXT`",
                 ) from None
+            if not cfg.verify_ssl and s.verify_tls:
+                # Turning verification off takes the backend's own explicit setting (which every plan warns about).
+                raise BackendError(
+                    f"backend {s.backend!r}: context {self.context!r} of {source} turns TLS verification off "
+                    "(insecure-skip-tls-verify: true)",
+                    hint="give the cluster's CA (certificate-authority-data) in the kubeconfig; or, knowingly, set "
+                    f"verify_tls: false on backend {s.backend!r} (every plan then warns about it)",
+                )
         if not s.verify_tls:
             cfg.verify_ssl = False
             import urllib3

@@ -10,6 +10,7 @@ manifest in one round trip, not five.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import json
@@ -151,9 +152,28 @@ def _load(
         sensitive_values=frozenset(sensitive_values),
     )
     if ctx.problems:
-        raise ManifestError(_unique(ctx.problems))
+        raise ManifestError(_redacted(_unique(ctx.problems), sensitive_values))
     assert manifest is not None
     return manifest
+
+
+def _redacted(problems: list[Problem], secrets: Iterable[str]) -> list[Problem]:
+    """Problems with every sensitive value replaced by ``(sensitive)`` (a message may quote the bad value)."""
+    ordered = sorted((s for s in secrets if s), key=len, reverse=True)
+    if not ordered:
+        return problems
+
+    def clean(text: str | None) -> str | None:
+        if text is None:
+            return None
+        for secret in ordered:
+            text = text.replace(secret, "(sensitive)")
+        return text
+
+    return [
+        dataclasses.replace(p, path=clean(p.path) or "", message=clean(p.message) or "", hint=clean(p.hint))
+        for p in problems
+    ]
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:

@@ -137,3 +137,21 @@ def test_a_state_machine_whose_delete_fails_stays_owned_and_is_deleted_next_time
     aws_target.proxy.rules.clear()
     assert aws_target.apply().code == 0
     assert aws_target.converged() == []
+
+
+def test_a_sensitive_value_is_not_quoted_by_a_manifest_error(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """planner/manifest/loader.py ``_redacted``: a sensitive var's value that fails validation (here as a cron)
+    was printed in the error message, with and without --debug; planner/cli/__init__.py: --debug tracebacks are
+    scrubbed like the message."""
+    from planner.cli import run
+
+    path = tmp_path / "flows.yaml"
+    path.write_text(
+        "version: 1\nproject: shop\nvars:\n  token: {sensitive: true}\nschedules:\n  s: {cron: '{{ vars.token }}'}\n"
+        "flows:\n  hello:\n    image: python\n    schedule: s\n    steps:\n      start:\n        command: [a]\n"
+    )
+    for debug in (False, True):
+        assert run(["plan", "-f", str(path), "--var", "token=hunter2-SECRET-value"], debug=debug) == 1
+        captured = capsys.readouterr()
+        assert "hunter2" not in captured.out + captured.err
+        assert 'cron "(sensitive)"' in captured.err
