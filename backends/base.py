@@ -217,6 +217,17 @@ class Inventory(Protocol):
         ...
 
 
+#: Credentials backends loaded (bearer tokens, secret keys, session tokens): the CLI scrubs them from
+#: everything it prints, --debug tracebacks included, whatever message quotes them.
+CREDENTIALS: set[str] = set()
+
+
+def remember_credential(value: object) -> None:
+    """Record a credential to be scrubbed from output (values shorter than 8 characters are not secrets)."""
+    if isinstance(value, str) and len(value.strip()) >= 8:
+        CREDENTIALS.add(value.strip())
+
+
 #: Seconds an apply lock lives without renewal (renewed every third of it while the apply runs).
 DEFAULT_LOCK_TTL = 300.0
 LOCK_TTL_ENV = "FLOWPLAN_LOCK_TTL"

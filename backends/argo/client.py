@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from backends.base import remember_credential
 from planner.errors import BackendError, ConflictError, TransientError
 
 __all__ = [
@@ -274,6 +275,9 @@ class Connection:
                 "anyone on the network path can read and change what flowplan sends",
                 s.backend,
             )
+        token = str((cfg.api_key or {}).get("authorization") or "")
+        remember_credential(token.removeprefix("Bearer ").strip())
+        remember_credential(cfg.password)
         cfg.retries = False  # flowplan retries itself; see the module docstring
         cfg.connection_pool_maxsize = self.pool_size
         self.server = str(cfg.host)

@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from backends.base import remember_credential
 from planner import __version__
 from planner.errors import BackendError, FlowplanError, TransientError
 
@@ -144,6 +145,17 @@ class Aws:
         except ProfileNotFound:
             raise self._no_profile() from None
 
+    def _remember_credentials(self) -> None:
+        """The resolved keys and session token, to be scrubbed from every output (resolution errors surface later)."""
+        try:
+            credentials = self._session.get_credentials()
+            frozen = credentials.get_frozen_credentials() if credentials is not None else None
+        except Exception:
+            return
+        if frozen is not None:
+            for value in (frozen.secret_key, frozen.token, frozen.access_key):
+                remember_credential(value)
+
     def _no_profile(self) -> BackendError:
         return BackendError(
             f"the AWS profile {self.options.profile!r} of {self.options.where()} is not configured",
@@ -161,6 +173,7 @@ class Aws:
 
             if self._session is None:
                 self._session = self._new_session()
+                self._remember_credentials()
                 if not self.options.verify_tls:
                     import urllib3
 

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+
 #: Filled as manifests load; every message the CLI prints is scrubbed of these.
 SECRETS: set[str] = set()
 
 
+def _known() -> set[str]:
+    """The manifest's sensitive values, and the credentials backends loaded (if a backend module is loaded)."""
+    base = sys.modules.get("backends.base")
+    return SECRETS | set(getattr(base, "CREDENTIALS", ()))
+
+
 def scrub(text: str) -> str:
-    for secret in sorted(SECRETS, key=len, reverse=True):
+    for secret in sorted(_known(), key=len, reverse=True):
         if secret and secret in text:
             text = text.replace(secret, "(sensitive)")
     return text

@@ -35,7 +35,7 @@ LONG = settings(
     derandomize=True,
 )
 SHORT = settings(
-    max_examples=40,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     derandomize=True,

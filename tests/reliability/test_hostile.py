@@ -170,6 +170,7 @@ def test_a_20_mb_manifest_is_refused_at_once(tmp_path: Path) -> None:
     assert seconds < 5.0, f"refusing a 20 MB file took {seconds:.1f}s"
 
 
+@pytest.mark.slow
 def test_hostile_corpus_summary(trial: Recorder, tmp_path: Path) -> None:
     """All cases once more, counted by category for docs/reliability.md."""
     trial.family, trial.backend = "hostile input", "CLI (files)"

@@ -128,7 +128,7 @@ def _check_files_example(
 
 
 @given(first=flow_sets, second=flow_sets, variant=st.sampled_from([0, 1]), others=intruders)
-@_settings(10)
+@_settings(5)
 def test_no_plan_touches_what_it_does_not_own_files_quick(
     files_target: Target, first: set[int], second: set[int], variant: int, others: list[tuple[int, int, str]]
 ) -> None:

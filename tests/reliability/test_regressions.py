@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.harness import Recorder, StepFunctionsTarget, Target
+from tests.reliability.harness import StepFunctionsTarget, Target
 from tests.support.proxy import FaultRule, Respond
 
 
@@ -18,7 +18,12 @@ def aws_target(request: pytest.FixtureRequest, tmp_path, monkeypatch) -> StepFun
 
 
 @pytest.mark.parametrize(
-    "operation", ["batch:RegisterJobDefinition", "states:CreateStateMachine", "scheduler:CreateSchedule"]
+    "operation",
+    [
+        "batch:RegisterJobDefinition",
+        pytest.param("states:CreateStateMachine", marks=pytest.mark.slow),
+        pytest.param("scheduler:CreateSchedule", marks=pytest.mark.slow),
+    ],
 )
 def test_a_throttled_non_idempotent_create_is_retried(aws_target: StepFunctionsTarget, operation: str) -> None:
     """backends/stepfunctions/writer.py ``_send_once``: a throttled create was never processed, so it is sent
@@ -64,10 +69,6 @@ def test_a_disk_error_on_the_files_backend_is_a_clear_error(
     monkeypatch.setattr(files_backend, "_write_bytes", original)
     assert target.apply().code == 0
     assert target.converged() == []
-
-
-def _unused(recorder: Recorder) -> None:  # keeps the import used by later tests of this module
-    del recorder
 
 
 def test_an_apply_with_nothing_to_change_records_what_a_killed_apply_left_pending(files_target: Target) -> None:
