@@ -77,11 +77,13 @@ class Scale:
     ownership_examples_argo: int
     #: CLI fuzzing examples per generator (the loader's own fuzz runs 10,000 in tests/planner/manifest).
     fuzz_examples: int
+    #: Stale-plan disturbances tried on the live backends (the files backend always tries all of them).
+    stale_cases_live: int
 
 
 SCALES = {
-    "seed": Scale("seed", 40, 0.1, (1,), 6, 3, (2, 5), 25, 5, 100),
-    "full": Scale("full", 200, 0.1, (1, 2), 12, 20, (2, 5), 300, 40, 2_000),
+    "seed": Scale("seed", 40, 0.1, (1,), 6, 3, (2,), 25, 5, 100, 4),
+    "full": Scale("full", 200, 0.1, (1, 2), 12, 20, (2, 5), 300, 40, 2_000, 99),
 }
 
 
