@@ -156,3 +156,17 @@ def test_a_sensitive_value_is_not_quoted_by_a_manifest_error(tmp_path, capsys) -
         captured = capsys.readouterr()
         assert "hunter2" not in captured.out + captured.err
         assert 'cron "(sensitive)"' in captured.err
+
+
+def test_credentials_a_backend_loaded_are_scrubbed_from_output() -> None:
+    """backends/base.py ``remember_credential`` + planner/cli/redact.py: a token or key a server's message quotes
+    never reaches the output (the transport trials check it end to end)."""
+    from backends.base import CREDENTIALS, remember_credential
+    from planner.cli.redact import scrub
+
+    remember_credential("tok-0123456789abcdef")
+    remember_credential("short")  # not a credential: too short to scrub safely
+    try:
+        assert scrub("401: bad token tok-0123456789abcdef (short)") == "401: bad token (sensitive) (short)"
+    finally:
+        CREDENTIALS.discard("tok-0123456789abcdef")
