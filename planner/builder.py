@@ -25,7 +25,7 @@ from backends.base import (
     Scope,
 )
 from planner import __version__
-from planner.diff import comparison_form, comparison_hash, field_diffs, ignored_pointers, keep_live_values
+from planner.diff import comparison_form, field_diffs, ignored_pointers, keep_live_values
 from planner.errors import ManifestError, PlanError
 from planner.graph import ApplyOrder, kind_ranks
 from planner.manifest import IgnoreRule, Manifest
@@ -585,19 +585,28 @@ def _compare(
         )
     ignores = ignored_pointers(address, _rules(manifest, view, resource.flow))
     excluded = (*resource.volatile_paths, *ignores)
-    desired_hash = comparison_hash(resource.body, excluded)
-    live_hash = comparison_hash(live.body, excluded)
+    # Hash first, each side once: the desired digest was computed when the resource was compiled, and a
+    # reader that found exactly this resource's rendering (files) hands back its comparison body itself.
+    if ignores:
+        after = comparison_form(resource.body, excluded)
+        desired_hash = digest(after)
+    else:
+        after = resource.comparison_body
+        desired_hash = resource.digest
+    if not ignores and live.body is resource.comparison_body:
+        before, live_hash = after, desired_hash
+    else:
+        before = comparison_form(live.body, excluded)
+        live_hash = digest(before)
     out.fingerprint.append((str(address), live_hash))
     if ignores:
         out.ignored += _count_ignored(resource.body, live.body, resource.volatile_paths, ignores)
     if desired_hash == live_hash:
         return None
-    before = comparison_form(live.body, excluded)
-    after = comparison_form(resource.body, excluded)
     diffs = field_diffs(before, after, resource.sensitive_paths)
     applied = entry.spec_hash if entry else None
     live_full = spec_hash(live.body, resource.volatile_paths)
-    desired_full = spec_hash(resource.body, resource.volatile_paths)
+    desired_full = resource.spec_hash
     drifted = applied is not None and live_full != applied
     manifest_changed = applied is None or desired_full != applied
     if drifted and manifest_changed:

@@ -10,7 +10,7 @@ marker itself), so that a new commit alone never makes a change.
 
 from __future__ import annotations
 
-import copy
+import functools
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
@@ -126,9 +126,34 @@ class Resource:
     fires: bool = False
     toggle: Toggle | None = None
 
+    # Computed once per resource (bodies are not changed after a compiler made them): a plan of
+    # 10,000 flows asked for each of these several times per resource (issue 12).
+    @functools.cached_property
+    def comparison_body(self) -> dict[str, Any]:
+        """The body without its volatile pointers (shares unchanged parts with ``body``)."""
+        return without(self.body, self.volatile_paths)
+
+    @functools.cached_property
+    def digest(self) -> str:
+        """Full SHA-256 of :attr:`comparison_body`'s canonical JSON (what the planner compares)."""
+        return digest(self.comparison_body)
+
     @property
     def spec_hash(self) -> str:
-        return spec_hash(self.body, self.volatile_paths)
+        return self.digest[:16]
+
+
+def with_known_digest(resource: Resource, comparison_body: dict[str, Any], full_digest: str) -> Resource:
+    """``resource``, remembering the comparison body and digest its compiler already computed.
+
+    Only for exactly ``without(resource.body, resource.volatile_paths)`` and its
+    digest (a compiler that hashed the body before adding its volatile
+    spec-hash marker computed those very values, key order included); it saves
+    a pass over every resource.
+    """
+    resource.__dict__["comparison_body"] = comparison_body
+    resource.__dict__["digest"] = full_digest
+    return resource
 
 
 @dataclass(frozen=True)
@@ -183,11 +208,17 @@ def spec_hash(body: Mapping[str, Any], excluded: Iterable[str] = ()) -> str:
 
 
 def split_pointer(pointer: str) -> list[str]:
+    return list(_parts(pointer))
+
+
+@functools.lru_cache(maxsize=4096)
+def _parts(pointer: str) -> tuple[str, ...]:
+    """The unescaped parts of a pointer; memoised (a plan splits the same few pointers for every resource)."""
     if pointer == "":
-        return []
+        return ()
     if not pointer.startswith("/"):
         raise ValueError(f"JSON pointer {pointer!r} must start with '/'")
-    return [part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/")]
+    return tuple(part.replace("~1", "/").replace("~0", "~") for part in pointer[1:].split("/"))
 
 
 def join_pointer(parts: Sequence[str | int]) -> str:
@@ -200,7 +231,7 @@ _MISSING = object()
 def get_pointer(body: Any, pointer: str, default: Any = _MISSING) -> Any:
     """Value at ``pointer``; ``default`` (or ``KeyError``) when absent."""
     node = body
-    for part in split_pointer(pointer):
+    for part in _parts(pointer):
         if isinstance(node, dict) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
@@ -262,14 +293,53 @@ def delete_pointer(body: Any, pointer: str) -> None:
 
 
 def without(body: Mapping[str, Any], pointers: Iterable[str]) -> dict[str, Any]:
-    """A copy of ``body`` without ``pointers`` (the original is untouched); no copy when none apply."""
-    present = [p for p in pointers if has_pointer(body, p)]
-    if not present:
-        return dict(body)
-    result = copy.deepcopy(dict(body))
-    for pointer in sorted(present, reverse=True):
-        delete_pointer(result, pointer)
-        _prune_emptied(result, split_pointer(pointer)[:-1])
+    """A copy of ``body`` without ``pointers`` (the original is untouched); no deep copy.
+
+    Only the containers on the way to a removed pointer are copied (shallowly);
+    every other subtree is shared with ``body``: deep-copy the result before
+    changing anything inside it. Bodies are treated as immutable once built,
+    and sharing keeps hashing a body without its volatile markers from
+    deep-copying the whole document (that was most of the compile and read
+    time of a 10,000-flow plan; issue 12).
+    """
+    result = dict(body)
+    copied = {id(result)}
+    for pointer in sorted(pointers, reverse=True):
+        parts = _parts(pointer)
+        if not parts:
+            continue
+        node: Any = result
+        keys: list[Any] = []  # the way down to the parent of the leaf
+        for part in parts[:-1]:
+            if isinstance(node, dict) and part in node:
+                key: Any = part
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                key = int(part)
+            else:
+                break
+            keys.append(key)
+            node = node[key]
+        else:
+            last = parts[-1]
+            if isinstance(node, dict):
+                if last not in node:
+                    continue
+            elif not (isinstance(node, list) and last.isdigit() and int(last) < len(node)):
+                continue
+            # present: copy the containers on the way (once each), then remove
+            parent: Any = result
+            for key in keys:
+                child = parent[key]
+                if id(child) not in copied:
+                    child = dict(child) if isinstance(child, dict) else list(child)
+                    copied.add(id(child))
+                    parent[key] = child
+                parent = child
+            if isinstance(parent, dict):
+                del parent[last]
+            else:
+                del parent[int(last)]
+            _prune_emptied(result, list(parts[:-1]))
     return result
 
 

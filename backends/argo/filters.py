@@ -38,9 +38,12 @@ _COMPARATORS = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _SCALAR = (str, int, float, bool)
 
 
+_GO_ESCAPES = str.maketrans({char: "\\" + char for char in _GO_SPECIAL})
+
+
 def go_quote_meta(text: str) -> str:
     """Go's ``regexp.QuoteMeta``: the regular expression that matches ``text`` literally."""
-    return "".join("\\" + char if char in _GO_SPECIAL else char for char in text)
+    return text.translate(_GO_ESCAPES)  # one C pass (a per-character join was a tenth of a large compile)
 
 
 def payload_key(path: str) -> str:

@@ -169,9 +169,8 @@ def check_unique(claims: Iterable[Claim]) -> None:
     for claim in claims:
         groups[(claim.kind, claim.namespace, claim.name.physical)].append(claim)
     problems: list[Problem] = []
-    for (kind, namespace, physical), group in sorted(groups.items()):
-        if len(group) < 2:
-            continue
+    for kind, namespace, physical in sorted(key for key, group in groups.items() if len(group) > 1):
+        group = groups[(kind, namespace, physical)]
         for claim in group:
             others = ", ".join(c.owner for c in group if c is not claim)
             problems.append(

@@ -111,14 +111,21 @@ def owner_selector(scope: Scope, kind: str | None = None) -> str:
 
 
 def normalize(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
-    """The comparable body of a live (or about-to-be-sent) object; see the module docstring."""
+    """The comparable body of a live (or about-to-be-sent) object; see the module docstring.
+
+    One pass, no deep copy: the result shares ``spec`` (and every other kept
+    field) with ``obj``, which is a freshly decoded answer nobody changes
+    afterwards; only ``labels`` and ``annotations`` are copied, because
+    controller annotations are removed from them (a plan of 10,000 flows spent
+    more time deep-copying listed objects than decoding them; issue 12).
+    """
     meta_in = obj.get("metadata") or {}
     meta: dict[str, Any] = {}
     for key in _KEPT_META:
         value = meta_in.get(key)
         if value is None or (isinstance(value, dict) and not value):
             continue
-        meta[key] = copy.deepcopy(value)
+        meta[key] = dict(value) if isinstance(value, dict) else value
     annotations = meta.get("annotations")
     if annotations:
         for key in CONTROLLER_ANNOTATIONS & set(annotations):
@@ -133,7 +140,7 @@ def normalize(kind: Kind, obj: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in obj.items():
         if key in ("apiVersion", "kind", "metadata", "status"):
             continue
-        body[key] = copy.deepcopy(value)
+        body[key] = value
     return body
 
 

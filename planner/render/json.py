@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -38,7 +39,8 @@ def display_bodies(plan: Plan) -> dict[str, Any]:
     bodies = {str(c.address): without(c.after, c.volatile_paths) for c in plan.changes if c.after is not None}
     for change in plan.changes:
         if change.after is not None and change.sensitive_paths:
-            body = bodies[str(change.address)]
+            # without() shares what it does not remove with the plan's body: copy before masking
+            body = bodies[str(change.address)] = copy.deepcopy(bodies[str(change.address)])
             for pointer in change.sensitive_paths:
                 if has_pointer(body, pointer):
                     set_pointer(body, pointer, SENSITIVE)
