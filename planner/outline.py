@@ -90,10 +90,13 @@ def affected_flows(desired: Iterable[Resource], changed: Iterable[tuple[Address,
         memo[address] = found
         return found
 
-    for resource in resources:
-        users[resource.address] = flows_of(resource.address, resource.flow, frozenset({resource.address}))
+    by_address = {resource.address: resource for resource in resources}
     result: dict[str, list[str]] = {}
     for address, flow in changed:
+        # only what changed is looked up (a no-change plan of 10,000 flows walked every resource; issue 12)
+        if address in by_address and address not in users:
+            own = by_address[address].flow
+            users[address] = flows_of(address, own, frozenset({address}))
         found = set(users.get(address, set()))
         if flow:
             found.add(flow)

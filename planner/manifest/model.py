@@ -11,6 +11,7 @@ Metaflow FlowSpec later (``Flow.source``), so compilers see one shape.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -257,14 +258,23 @@ class Flow:
         return next(name for name, step in self.steps.items() if not step.next)
 
     def predecessors(self) -> dict[str, list[str]]:
+        return {name: list(preds) for name, preds in self._predecessors.items()}
+
+    def topological_steps(self) -> list[str]:
+        """Steps in dependency order, ties by manifest order (deterministic output)."""
+        return list(self._topological)
+
+    # Computed once per flow: compilers ask for both several times per flow (issue 12).
+    @functools.cached_property
+    def _predecessors(self) -> dict[str, tuple[str, ...]]:
         preds: dict[str, list[str]] = {name: [] for name in self.steps}
         for name, step in self.steps.items():
             for nxt in step.next:
                 preds[nxt].append(name)
-        return preds
+        return {name: tuple(p) for name, p in preds.items()}
 
-    def topological_steps(self) -> list[str]:
-        """Steps in dependency order, ties by manifest order (deterministic output)."""
+    @functools.cached_property
+    def _topological(self) -> tuple[str, ...]:
         order = list(self.steps)
         position = {name: i for i, name in enumerate(order)}
         preds = {name: len(p) for name, p in self.predecessors().items()}
@@ -278,7 +288,7 @@ class Flow:
                 if preds[nxt] == 0:
                     ready.append(nxt)
                     ready.sort(key=position.__getitem__)
-        return result
+        return tuple(result)
 
 
 @dataclass(frozen=True)
