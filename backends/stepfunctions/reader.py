@@ -326,10 +326,17 @@ class StepFunctionsReader:
         return [self.job_definition(name, revs) for name, revs in sorted(revisions.items())]
 
     def job_definition(self, name: str, revisions: Sequence[Mapping[str, Any]]) -> Found:
-        """One name's ACTIVE revisions: the newest is the body, every one is deregistered on delete."""
+        """One name's ACTIVE revisions: the newest is the body, every one is deregistered on delete.
+
+        More than one ACTIVE revision (a register whose lost answer landed after it was sent again, an update
+        stopped before it deregistered the old one) shows as ``activeRevisions`` in the body, which the
+        desired body never has: the plan updates it, and the update keeps one revision.
+        """
         ordered = sorted(revisions, key=lambda job: int(job.get("revision", 0)))
         latest = ordered[-1]
         body = job_definition_body(latest)
+        if len(ordered) > 1:
+            body["activeRevisions"] = len(ordered)
         arns = [str(job["jobDefinitionArn"]) for job in ordered]
         return Found(self.address("JobDefinition", name), body, version_of(body, arns), body["tags"], {"arns": arns})
 

@@ -646,7 +646,7 @@ class StepFunctionsWriter:
             same = any(job_content(r) == self._job_content(resource) for r in revisions)
             self._taken(resource, existing, same)
             if not self.dry_run:
-                self._tag_revisions(resource, revisions)
+                self._tag_revisions(resource, self._one_revision(revisions, self._job_content(resource)))
             return
         if self.dry_run:
             return
@@ -661,10 +661,17 @@ class StepFunctionsWriter:
         if not any(job_content(r) == wanted for r in revisions):
             self._register(resource)
             revisions = self._revisions(name)
+        kept = self._one_revision(revisions, wanted)
+        self._tag_revisions(resource, kept)
+
+    def _one_revision(self, revisions: list[Mapping[str, Any]], wanted: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+        """Deregister every revision but the oldest with the wanted content (other contents, and duplicates)."""
+        matching = sorted((r for r in revisions if job_content(r) == wanted), key=lambda r: int(r.get("revision", 0)))
+        kept = matching[:1]
         for revision in revisions:
-            if job_content(revision) != wanted:
+            if not any(revision is k for k in kept):
                 self._deregister(str(revision["jobDefinitionArn"]))
-        self._tag_revisions(resource, [r for r in revisions if job_content(r) == wanted])
+        return kept
 
     def _tag_revisions(self, resource: Resource, revisions: list[Mapping[str, Any]]) -> None:
         desired = self._tags(resource)

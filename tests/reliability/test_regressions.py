@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.reliability.harness import StepFunctionsTarget, Target
@@ -170,3 +172,29 @@ def test_credentials_a_backend_loaded_are_scrubbed_from_output() -> None:
         assert scrub("401: bad token tok-0123456789abcdef (short)") == "401: bad token (sensitive) (short)"
     finally:
         CREDENTIALS.discard("tok-0123456789abcdef")
+
+
+def test_a_duplicate_job_definition_revision_is_planned_and_removed(aws_target: StepFunctionsTarget) -> None:
+    """backends/stepfunctions/reader.py + writer.py ``_one_revision``: a RegisterJobDefinition whose answer was
+    lost past the client's timeout lands after the writer, having read back nothing yet, sent it again: two
+    ACTIVE revisions with one content. The reader showed only the newest, so the plan was empty and the
+    duplicate stayed for good. Now surplus ACTIVE revisions show in the plan and the update keeps one."""
+    aws_target.write(2)
+    assert aws_target.apply().code == 0
+    batch = aws_target.aws.client("batch")
+    (job,) = [
+        j
+        for j in batch.describe_job_definitions(status="ACTIVE")["jobDefinitions"]
+        if "f000-start" in j["jobDefinitionName"]
+    ]
+    batch.register_job_definition(
+        jobDefinitionName=job["jobDefinitionName"],
+        type=job["type"],
+        containerProperties=job["containerProperties"],
+        platformCapabilities=job.get("platformCapabilities", ["EC2"]),
+        tags=job["tags"],
+    )
+    plan = json.loads(aws_target.run("plan", "--format", "json").out)
+    assert [(c["action"], c["kind"]) for c in plan["changes"]] == [("update", "JobDefinition")]
+    assert aws_target.apply().code == 0
+    assert aws_target.converged() == []
