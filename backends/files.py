@@ -48,12 +48,15 @@ from planner.resources import (
     LiveResource,
     Owner,
     Resource,
-    without,
 )
 
 HEADER = "# Managed by flowplan: edit the manifest, not this file (flowplan apply rewrites it)."
 OWNER_PREFIX = "# flowplan: "
 PROVENANCE_PREFIX = "# provenance: "
+#: The owner header's digest of the YAML body (see :func:`render_file`).
+BODY_DIGEST_KEY = "body-sha256"
+_HEADER_BYTES = (HEADER + "\n" + OWNER_PREFIX).encode()
+_PROVENANCE_BYTES = PROVENANCE_PREFIX.encode()
 SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 try:
@@ -66,6 +69,11 @@ except AttributeError:  # pragma: no cover - libyaml ships with pyyaml wheels
 
 def relative_path(address: Address) -> Path:
     """``<namespace>/<kind>/<name>.yaml``; every part checked so no name can escape the directory."""
+    return Path(_relative(address))
+
+
+def _relative(address: Address) -> str:
+    """:func:`relative_path` as a string (no ``Path`` per file on the read path)."""
     parts = [address.namespace, address.kind.lower(), address.name]
     for part in parts:
         if not SAFE_PART.match(part) or part in (".", ".."):
@@ -73,15 +81,15 @@ def relative_path(address: Address) -> Path:
                 f"{address}: {part!r} cannot be used in a file name",
                 hint="names are letters, digits, '.', '_' and '-', and do not start with '.'",
             )
-    return Path(parts[0], parts[1], parts[2] + ".yaml")
+    return f"{parts[0]}{os.sep}{parts[1]}{os.sep}{parts[2]}.yaml"
 
 
 def dump_body(body: dict[str, Any]) -> str:
     return yaml.dump(body, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
 
 
-def render_file(resource: Resource, scope: Scope, provenance: dict[str, str]) -> tuple[bytes, bytes]:
-    """(the file's bytes, the same bytes without the provenance line) for a desired resource."""
+def _owner(resource: Resource, scope: Scope) -> dict[str, Any]:
+    """The owner header of a desired resource, without the body digest."""
     owner: dict[str, Any] = {
         "project": scope.project,
         "branch": scope.branch,
@@ -91,8 +99,25 @@ def render_file(resource: Resource, scope: Scope, provenance: dict[str, str]) ->
     }
     if resource.protect:
         owner["protect"] = True
+    return owner
+
+
+def _body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()[:32]
+
+
+def render_file(resource: Resource, scope: Scope, provenance: dict[str, str]) -> tuple[bytes, bytes]:
+    """(the file's bytes, the same bytes without the provenance line) for a desired resource.
+
+    The owner header carries ``body-sha256``, the digest of the YAML below the
+    header: a reader that finds it matching the file's body, and the header's
+    spec hash matching the desired resource's, knows the file is exactly this
+    rendering without rendering or parsing anything (issue 12).
+    """
+    body = dump_body(resource.comparison_body)
+    owner = _owner(resource, scope)
+    owner[BODY_DIGEST_KEY] = _body_digest(body.encode())
     owner_line = OWNER_PREFIX + json.dumps(owner, sort_keys=True, separators=(",", ":"))
-    body = dump_body(without(resource.body, resource.volatile_paths))
     stable = f"{HEADER}\n{owner_line}\n{body}"
     prov_line = PROVENANCE_PREFIX + json.dumps(provenance, sort_keys=True, separators=(",", ":"))
     full = f"{HEADER}\n{owner_line}\n{prov_line}\n{body}"
@@ -126,6 +151,45 @@ def _split(data: bytes) -> tuple[dict[str, Any] | None, bytes, str]:
 
 #: The name of an atomic write's temporary file: ``.<file name>.<8 random characters>.tmp`` (see ``_write_bytes``).
 _TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def _unchanged(data: bytes, resource: Resource, scope: Scope, rel: str) -> LiveResource | None:
+    """The live resource when the file is exactly what flowplan renders for ``resource``, else None.
+
+    Decided from the header alone: the owner line names this scope, flow,
+    address and spec hash, and its body digest matches the bytes below the
+    header. No YAML is rendered or parsed; anything unexpected (an older file
+    without a digest, an edit, a different layout) returns None and the
+    caller compares the slow way.
+    """
+    if not data.startswith(_HEADER_BYTES):
+        return None
+    start = len(_HEADER_BYTES)
+    end = data.find(b"\n", start)
+    if end < 0:
+        return None
+    body_start = end + 1
+    if data.startswith(_PROVENANCE_BYTES, body_start):
+        body_start = data.find(b"\n", body_start) + 1
+        if body_start == 0:
+            return None
+    try:
+        owner = json.loads(data[start:end])
+    except ValueError:
+        return None
+    if not isinstance(owner, dict) or owner.pop(BODY_DIGEST_KEY, None) != _body_digest(data[body_start:]):
+        return None
+    if owner != _owner(resource, scope) or data.startswith(b"#", body_start):
+        return None
+    return LiveResource(
+        address=resource.address,
+        body=resource.comparison_body,
+        version=_version(data),
+        owner=Owner(scope.project, scope.branch, resource.flow),
+        spec_hash=resource.spec_hash,
+        meta={"path": rel},
+        protected=resource.protect,
+    )
 
 
 def _version(data: bytes) -> str:
@@ -180,17 +244,22 @@ class FilesReader:
 
     def read(self, scope: Scope, desired: Sequence[Resource]) -> LiveState:
         state = LiveState()
-        wanted = {relative_path(r.address): r for r in desired}
+        wanted = {_relative(r.address): r for r in desired}
         files = 0
-        for path in self._files():
-            rel = path.relative_to(self.target)
+        for rel, path in self._files():
             try:
-                data = path.read_bytes()
+                with open(path, "rb") as handle:
+                    data = handle.read()
             except OSError as exc:
                 raise BackendError(f"cannot read {path}: {exc.strerror}") from None
             files += 1
             resource = wanted.get(rel)
-            owner, stable, body_text = _split(data)
+            if resource is not None:
+                live = _unchanged(data, resource, scope, rel)
+                if live is not None:
+                    state.owned[resource.address] = live
+                    continue
+            owner, _, body_text = _split(data)
             if owner is None and resource is None:
                 continue  # foreign file elsewhere: not ours, not in the way
             address = resource.address if resource is not None else None
@@ -201,7 +270,7 @@ class FilesReader:
                     address = None
                 if address is None or address.backend != scope.backend:
                     continue
-            body = self._body(resource, scope, stable, body_text, path)
+            body = self._body(resource, body_text)
             if body is None:
                 continue
             live_owner = None
@@ -213,7 +282,7 @@ class FilesReader:
                 version=_version(data),
                 owner=live_owner,
                 spec_hash=owner.get("spec-hash") if owner else None,
-                meta={"path": str(rel)},
+                meta={"path": rel},
                 protected=bool(owner.get("protect")) if owner else False,
             )
             if live.owned_by(scope.project, scope.branch):
@@ -223,22 +292,21 @@ class FilesReader:
         state.calls = {"files read": files}
         return state
 
-    def _files(self) -> Iterator[Path]:
+    def _files(self) -> Iterator[tuple[str, str]]:
+        """(path relative to the target, full path) of every ``.yaml`` file, in a stable order."""
         if not self.target.is_dir():
             return
-        for root, dirs, names in os.walk(self.target):
+        top = str(self.target)
+        for root, dirs, names in os.walk(top):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            prefix = "" if root == top else os.path.relpath(root, top) + os.sep
             for name in sorted(names):
                 if name.endswith(".yaml") and not name.startswith("."):
-                    yield Path(root, name)
+                    yield prefix + name, os.path.join(root, name)
 
-    def _body(
-        self, resource: Resource | None, scope: Scope, stable: bytes, body_text: str, path: Path
-    ) -> dict[str, Any] | None:
-        if resource is not None:
-            _, expected = render_file(resource, scope, {})
-            if stable == expected:
-                return without(resource.body, resource.volatile_paths)
+    def _body(self, resource: Resource | None, body_text: str) -> dict[str, Any] | None:
+        if resource is not None and body_text == dump_body(resource.comparison_body):
+            return resource.comparison_body  # rendered by a flowplan that wrote no body digest
         try:
             parsed = yaml.load(body_text, Loader=_Loader)
         except yaml.YAMLError:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backends import files as files_backend
 from planner.resources import delete_pointer, has_pointer, join_pointer, split_pointer, without
+from tests.planner.loop import Project
 
 
 def _without_by_deepcopy(body: dict[str, Any], pointers: list[str]) -> dict[str, Any]:
@@ -66,3 +70,73 @@ def test_what_the_argo_compiler_remembers_is_what_would_be_computed_afresh() -> 
             assert dump_body(resource.comparison_body) == dump_body(fresh), resource.address  # key order too
             assert resource.digest == digest(fresh), resource.address
             assert resource.spec_hash == resource.body["metadata"]["annotations"]["flowplan.dev/spec-hash"]
+
+
+# --------------------------------------------------------------------------- files: the header decides, bytes prove it
+
+
+def _files_project(tmp_path: Path) -> Project:
+    project = Project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    return project
+
+
+def _no_yaml_parsed(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    parsed: list[str] = []
+    real = files_backend.yaml.load
+
+    def counting(text: str, Loader: Any) -> Any:
+        parsed.append(text[:40])
+        return real(text, Loader=Loader)
+
+    monkeypatch.setattr(files_backend.yaml, "load", counting)
+    monkeypatch.setattr(files_backend, "dump_body", _forbidden)
+    return parsed
+
+
+def _forbidden(*_: Any) -> str:
+    raise AssertionError("a file whose header and digest match must not be rendered")
+
+
+def test_an_unchanged_file_is_recognised_from_its_header_without_rendering_or_parsing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _files_project(tmp_path)
+    parsed = _no_yaml_parsed(monkeypatch)
+    result = project.run("plan", "--detailed-exitcode")
+    assert result.code == 0, result.out + result.err
+    assert parsed == []
+
+
+def test_a_body_edited_by_hand_under_an_untouched_header_is_drift(tmp_path: Path) -> None:
+    project = _files_project(tmp_path)
+    target = tmp_path / "deploy/argo/cronworkflow/recsys-prod-train.yaml"
+    target.write_text(target.read_text().replace("timezone: Europe/Berlin", "timezone: UTC"))
+    result = project.run("plan", "--detailed-exitcode")
+    assert result.code == 2
+    assert "~ spec.timezone" in result.out and "drift" in result.out
+
+
+def test_files_written_before_the_body_digest_still_plan_no_change(tmp_path: Path) -> None:
+    project = _files_project(tmp_path)
+    for path in (tmp_path / "deploy").rglob("*.yaml"):
+        lines = path.read_text().split("\n")
+        owner = json.loads(lines[1][len(files_backend.OWNER_PREFIX) :])
+        del owner[files_backend.BODY_DIGEST_KEY]
+        lines[1] = files_backend.OWNER_PREFIX + json.dumps(owner, sort_keys=True, separators=(",", ":"))
+        path.write_text("\n".join(lines))
+    result = project.run("plan", "--detailed-exitcode")
+    assert result.code == 0, result.out + result.err
+
+
+def test_a_header_claiming_another_spec_hash_is_not_trusted(tmp_path: Path) -> None:
+    project = _files_project(tmp_path)
+    target = tmp_path / "deploy/argo/cronworkflow/recsys-prod-train.yaml"
+    text = target.read_text()
+    owner_line = text.split("\n")[1]
+    owner = json.loads(owner_line[len(files_backend.OWNER_PREFIX) :])
+    owner["spec-hash"] = "0" * 16
+    forged = files_backend.OWNER_PREFIX + json.dumps(owner, sort_keys=True, separators=(",", ":"))
+    target.write_text(text.replace(owner_line, forged).replace("timezone: Europe/Berlin", "timezone: UTC"))
+    result = project.run("plan", "--detailed-exitcode")
+    assert result.code == 2 and "~ spec.timezone" in result.out
