@@ -51,7 +51,7 @@ FAMILIES = {
     "transport security (secrets)": "bearer token, AWS keys and a sensitive var vs every output, --debug included",
 }
 #: Size keys that add up over the trials of one row (others show their range or list).
-SUM_KEYS = {"calls", "examples", "runs", "trials", "validate runs", "plan runs", "cases"}
+SUM_KEYS = {"calls", "file writes", "examples", "runs", "trials", "validate runs", "plan runs", "cases"}
 
 #: (where, what went wrong, the fix) of every bug these trials found; rendered as a table.
 BUGS: list[tuple[str, str, str]] = [

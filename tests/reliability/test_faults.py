@@ -159,7 +159,7 @@ def test_random_faults_converge(target: Target, seed: int, trial: Recorder, monk
     if isinstance(target, FilesTarget):
         monkeypatch.undo()
         trial.add_faults(faults.injected)
-        trial.size["calls"] = faults.calls
+        trial.size["file writes"] = faults.calls
         assert sum(faults.injected.values()) > 0
     else:
         proxy.rules.clear()
