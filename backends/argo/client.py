@@ -198,8 +198,9 @@ class Connection:
         api_client = self.api_client()
         with self._lock:
             if name not in self._apis:
-                cls = {"custom": k8s.CustomObjectsApi, "core": k8s.CoreV1Api, "coordination": k8s.CoordinationV1Api}
-                self._apis[name] = cls[name](api_client)
+                # looked up by name: touching k8s.CoreV1Api loads every core model (about a second)
+                cls = {"custom": "CustomObjectsApi", "core": "CoreV1Api", "coordination": "CoordinationV1Api"}
+                self._apis[name] = getattr(k8s, cls[name])(api_client)
             return self._apis[name]
 
     def _kubeconfig_paths(self) -> tuple[str | None, str]:
@@ -546,20 +547,7 @@ class Kube:
                     g, v, namespace, p, name, body=dict(body or {}), **write, **opts
                 )
         else:
-            api = self.connection.api("core" if kind is CONFIG_MAP else "coordination")
-            suffix = "config_map" if kind is CONFIG_MAP else "lease"
-            if verb == "list":
-                resp = getattr(api, f"list_namespaced_{suffix}")(namespace, **listing, **opts)
-            elif verb == "get":
-                resp = getattr(api, f"read_namespaced_{suffix}")(name, namespace, **opts)
-            elif verb == "create":
-                resp = getattr(api, f"create_namespaced_{suffix}")(namespace, dict(body or {}), **write, **opts)
-            elif verb == "update":
-                resp = getattr(api, f"replace_namespaced_{suffix}")(name, namespace, dict(body or {}), **write, **opts)
-            else:
-                resp = getattr(api, f"delete_namespaced_{suffix}")(
-                    name, namespace, body=dict(body or {}), **write, **opts
-                )
+            resp = self._builtin(verb, kind, namespace, name, body, write, listing)
         try:
             data = resp.data
         finally:
@@ -567,6 +555,60 @@ class Kube:
                 resp.release_conn()
         decoded = json.loads(data) if data else {}
         return decoded if isinstance(decoded, dict) else {}
+
+    #: Query parameter names of the keyword arguments the generated API classes take.
+    _QUERY = {
+        "label_selector": "labelSelector",
+        "field_selector": "fieldSelector",
+        "limit": "limit",
+        "_continue": "continue",
+        "dry_run": "dryRun",
+        "field_manager": "fieldManager",
+    }
+    _METHODS = {"list": "GET", "get": "GET", "create": "POST", "update": "PUT", "delete": "DELETE"}
+
+    def _builtin(
+        self,
+        verb: str,
+        kind: Kind,
+        namespace: str,
+        name: str | None,
+        body: Mapping[str, Any] | None,
+        write: Mapping[str, Any],
+        listing: Mapping[str, Any],
+    ) -> Any:
+        """A ConfigMap or Lease call through the ``ApiClient`` with the resource path spelled out.
+
+        The official client, unchanged, minus its generated ``CoreV1Api``: that class
+        loads every core model on first use (about a second), and every plan reads
+        the inventory, which is a ConfigMap. The request is what ``CoreV1Api`` sends:
+        same path, query, headers, auth and timeout; a non-2xx answer raises the
+        same ``ApiException`` (see :func:`classify`).
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        api_client = self.connection.api_client()
+        prefix = "/api/v1" if kind is CONFIG_MAP else f"/apis/{kind.group}/{kind.version}"
+        path = f"{prefix}/namespaces/{{namespace}}/{kind.plural}" + ("/{name}" if name is not None else "")
+        params = {"namespace": namespace, **({"name": name} if name is not None else {})}
+        query = [(self._QUERY[k], v) for k, v in {**listing, **write}.items()]
+        headers = {"Accept": "application/json"}
+        if verb in ("create", "update", "delete"):
+            headers["Content-Type"] = "application/json"
+        request = api_client.param_serialize(
+            method=self._METHODS[verb],
+            resource_path=path,
+            path_params=params,
+            query_params=query,
+            header_params=headers,
+            body=dict(body or {}) if verb in ("create", "update", "delete") else None,
+            auth_settings=["BearerToken"],
+        )
+        response = api_client.call_api(*request, _request_timeout=self.timeout)
+        if not 200 <= response.status <= 299:
+            response.read()
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response.response
 
     def attempt(self, fn: Callable[[], T]) -> T | Failure:
         """Run one attempt; a failure the API or the network caused comes back as a :class:`Failure`."""
