@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,6 +290,25 @@ def delete_pointer(body: Any, pointer: str) -> None:
         node.pop(last, None)
     elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
         del node[int(last)]
+
+
+def pointers_to_values(body: Any, values: frozenset[str] | set[str], path: tuple[str | int, ...] = ()) -> Iterator[str]:
+    """JSON pointers of every string in ``body`` that is one of ``values`` (document order).
+
+    Compilers use it to list the sensitive pointers of a body: a value marked
+    sensitive in the manifest may land anywhere (an env entry, a template).
+    """
+    if not values:
+        return
+    if isinstance(body, str):
+        if body in values:
+            yield join_pointer(path)
+    elif isinstance(body, dict):
+        for key, value in body.items():
+            yield from pointers_to_values(value, values, (*path, key))
+    elif isinstance(body, list):
+        for index, value in enumerate(body):
+            yield from pointers_to_values(value, values, (*path, index))
 
 
 def without(body: Mapping[str, Any], pointers: Iterable[str]) -> dict[str, Any]:

@@ -61,6 +61,7 @@ from planner.resources import (
     Toggle,
     digest,
     join_pointer,
+    pointers_to_values,
     with_known_digest,
     without,
 )
@@ -426,7 +427,7 @@ class _Compilation:
             depends_on=draft.depends_on,
             flow=draft.flow.name if draft.flow is not None else None,
             volatile_paths=VOLATILE_PATHS,
-            sensitive_paths=tuple(_pointers_to(body, self.sensitive)),
+            sensitive_paths=tuple(pointers_to_values(body, self.sensitive)),
             notes=tuple(notes),
             protect=draft.flow.protect if draft.flow is not None else False,
             fires=draft.kind in ("CronWorkflow", "Sensor"),
@@ -462,18 +463,3 @@ def _parameter_env_problems(flow: Flow) -> list[Problem]:
                 )
             )
     return problems
-
-
-def _pointers_to(body: Any, values: frozenset[str], path: tuple[str | int, ...] = ()) -> Iterator[str]:
-    """JSON pointers of every string in ``body`` that is one of ``values`` (document order)."""
-    if not values:
-        return
-    if isinstance(body, str):
-        if body in values:
-            yield join_pointer(path)
-    elif isinstance(body, dict):
-        for key, value in body.items():
-            yield from _pointers_to(value, values, (*path, key))
-    elif isinstance(body, list):
-        for index, value in enumerate(body):
-            yield from _pointers_to(value, values, (*path, index))

@@ -33,7 +33,6 @@ from backends.metaflow.common import (
     decorator_schedule,
     package_address,
     package_resource,
-    pointers_to,
     stand_in,
     with_flows,
 )
@@ -53,6 +52,7 @@ from planner.resources import (
     SPEC_HASH_KEY,
     Address,
     Resource,
+    pointers_to_values,
     spec_hash,
 )
 
@@ -295,7 +295,7 @@ def _metaflow_object(
         depends_on=tuple(sorted(depends_on)),
         flow=flow.name,
         volatile_paths=VOLATILE_PATHS,
-        sensitive_paths=tuple(pointers_to(ordered, sensitive)),
+        sensitive_paths=tuple(pointers_to_values(ordered, sensitive)),
         notes=notes,
         protect=flow.protect,
     )

@@ -16,21 +16,20 @@ are the manifest's ``triggers:`` if given, else the flow's ``@trigger`` /
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from backends.metaflow.compile import CompiledFlow
 from planner import schedule as cronlib
 from planner.errors import FlowplanError, Problem
 from planner.manifest import Flow, Manifest, Parameter, Schedule, Step
-from planner.resources import Address, Resource, join_pointer
+from planner.resources import Address, Resource
 
 __all__ = [
     "CODE_PACKAGE",
     "decorator_schedule",
     "package_address",
     "package_resource",
-    "pointers_to",
     "stand_in",
     "standard_cron",
 ]
@@ -136,21 +135,6 @@ def package_resource(backend: str, flow: Flow, compiled: CompiledFlow) -> Resour
         ),
         protect=flow.protect,
     )
-
-
-def pointers_to(body: Any, values: frozenset[str], path: tuple[str | int, ...] = ()) -> Iterator[str]:
-    """JSON pointers of every string in ``body`` that is one of ``values`` (document order)."""
-    if not values:
-        return
-    if isinstance(body, str):
-        if body in values:
-            yield join_pointer(path)
-    elif isinstance(body, dict):
-        for key, value in body.items():
-            yield from pointers_to(value, values, (*path, key))
-    elif isinstance(body, list):
-        for index, value in enumerate(body):
-            yield from pointers_to(value, values, (*path, index))
 
 
 def replace_strings(value: Any, old: str, new: str) -> Any:

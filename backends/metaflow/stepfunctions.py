@@ -39,7 +39,6 @@ from backends.metaflow.common import (
     decorator_schedule,
     package_address,
     package_resource,
-    pointers_to,
     stand_in,
     with_flows,
 )
@@ -61,6 +60,7 @@ from planner.resources import (
     SPEC_HASH_KEY,
     Address,
     Resource,
+    pointers_to_values,
     spec_hash,
 )
 
@@ -338,7 +338,7 @@ def _finish(
         flow=flow.name if flow is not None else None,
         volatile_paths=volatile_paths(kind),
         replace_paths=replace_paths,
-        sensitive_paths=tuple(pointers_to(body, sensitive)),
+        sensitive_paths=tuple(pointers_to_values(body, sensitive)),
         notes=notes,
         protect=flow.protect if protect and flow is not None else False,
     )

@@ -69,6 +69,7 @@ from planner.resources import (
     Toggle,
     digest,
     join_pointer,
+    pointers_to_values,
     spec_hash,
 )
 from planner.schedule import CronError
@@ -632,24 +633,9 @@ class _Compilation:
             flow=draft.flow.name if draft.flow is not None else None,
             volatile_paths=volatile,
             replace_paths=draft.replace_paths,
-            sensitive_paths=tuple(_pointers_to(body, self.sensitive)),
+            sensitive_paths=tuple(pointers_to_values(body, self.sensitive)),
             notes=tuple(notes),
             protect=draft.protected,
             fires=draft.kind in ("Schedule", "Rule"),
             toggle=Toggle("/State", "ENABLED", "DISABLED") if draft.kind in ("Schedule", "Rule") else None,
         )
-
-
-def _pointers_to(body: Any, values: frozenset[str], path: tuple[str | int, ...] = ()) -> Iterator[str]:
-    """JSON pointers of every string in ``body`` that is one of ``values`` (document order)."""
-    if not values:
-        return
-    if isinstance(body, str):
-        if body in values:
-            yield join_pointer(path)
-    elif isinstance(body, dict):
-        for key, value in body.items():
-            yield from _pointers_to(value, values, (*path, key))
-    elif isinstance(body, list):
-        for index, value in enumerate(body):
-            yield from _pointers_to(value, values, (*path, index))
