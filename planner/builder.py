@@ -87,6 +87,8 @@ class PlanResult:
     views: dict[str, BackendView] = field(default_factory=dict)
     order: ApplyOrder | None = None
     desired: dict[Address, Resource] = field(default_factory=dict)
+    #: Each backend's compiled resources, for planning again from the same manifest (apply, under the lock).
+    compiled: dict[str, list[Resource]] = field(default_factory=dict)
 
 
 def _now() -> str:
@@ -98,13 +100,21 @@ def build_plan(
     backends: Mapping[str, Backend],
     provenance: Provenance,
     options: PlanOptions = PlanOptions(),
+    compiled: Mapping[str, list[Resource]] | None = None,
 ) -> PlanResult:
-    """Plan every backend of the manifest; raises ManifestError/PlanError/BackendError."""
+    """Plan every backend of the manifest; raises ManifestError/PlanError/BackendError.
+
+    ``compiled`` (a previous result's ``compiled``, same manifest) skips compiling again: apply plans
+    a second time under the lock to see the live state anew, not the manifest.
+    """
     names = sorted(backends)
     desired_all: dict[str, list[Resource]] = {}
     problems = []
     for name in names:
         backend = backends[name]
+        if compiled is not None and name in compiled:
+            desired_all[name] = compiled[name]
+            continue
         try:
             resources = backend.compiler().compile(CompileContext(manifest, backend.spec, provenance))
         except ManifestError as exc:
@@ -194,7 +204,7 @@ def build_plan(
         flows=flow_outline(manifest, all_desired.values()),
         affected_flows=affected_flows(all_desired.values(), ((c.address, c.flow) for c in changes)),
     )
-    return PlanResult(plan, views, order, all_desired)
+    return PlanResult(plan, views, order, all_desired, desired_all)
 
 
 # --------------------------------------------------------------------------- inventory reconciliation

@@ -255,8 +255,11 @@ def apply_command(
     held = [] if dry_run else acquire_locks(session.backends, result, apply_options)
     try:
         if not dry_run:
-            # Plan again under the lock: apply exactly what was shown, or nothing.
-            _, locked = make_plan(session.options, plan_options=plan_options)
+            # Plan again under the lock: apply exactly what was shown, or nothing. The live state is read
+            # anew; the manifest is the one just shown (loaded and compiled once).
+            locked = build_plan(
+                session.manifest, session.backends, session.provenance, plan_options, compiled=result.compiled
+            )
             check_same(shown, locked.plan, "the plan shown")
             result = locked
         progress = Progress(len(result.plan.changes), dry_run=dry_run)
