@@ -390,8 +390,15 @@ def _atomic_write(path: Path, data: bytes, *, exclusive: bool = False) -> None:
 
 
 def _write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    for attempt in range(5):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            break
+        except FileNotFoundError:
+            # A parallel delete pruned the folder, empty until now, between mkdir and mkstemp: make it again.
+            if attempt == 4:
+                raise
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
