@@ -21,6 +21,7 @@ Everything is pure and deterministic: "now" is passed in (the plan's
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import heapq
 import re
@@ -161,6 +162,16 @@ def _cron_facts(cron: str, timezone: str) -> tuple[str, float]:
 
 
 def explain_schedule(spec: ScheduleSpec, now: datetime) -> dict[str, Any]:
+    """One schedule as words, the next fire times in its own zone, and runs per day (see :func:`_explain`).
+
+    Memoised per (schedule, time of the plan): a plan of 10,000 flows on 20 shared schedules explained
+    each of them 10,000 times (issue 12). Each caller gets its own copy.
+    """
+    return copy.deepcopy(_explain(spec, now))
+
+
+@functools.lru_cache(maxsize=1024)
+def _explain(spec: ScheduleSpec, now: datetime) -> dict[str, Any]:
     """One schedule as words, the next fire times in its own zone, and runs per day.
 
     ``runs_per_day`` is what actually happens: 0 while suspended (the cron's own

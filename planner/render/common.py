@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 ACTION_ORDER = ["delete", "replace", "move", "adopt", "update", "create"]
@@ -78,6 +80,38 @@ def leaves(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
             out.extend(leaves(item, f"{prefix}/{i}"))
         return out
     return [(prefix or "/", value)]
+
+
+def first_leaves(value: Any, limit: int) -> tuple[list[tuple[str, Any]], int]:
+    """The first ``limit`` of :func:`leaves` and how many there are, without flattening the rest.
+
+    A create shows its first few fields; an all-create plan of 10,000 flows flattened 30,000 whole
+    bodies to show 40 fields of each (issue 12).
+    """
+    return list(itertools.islice(_iter_leaves(value, ""), limit)), _count_leaves(value)
+
+
+def _iter_leaves(value: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    if isinstance(value, dict):
+        if not value:
+            yield (prefix or "/", {})
+        for key, item in value.items():
+            yield from _iter_leaves(item, f"{prefix}/{str(key).replace('~', '~0').replace('/', '~1')}")
+    elif isinstance(value, list):
+        if not value:
+            yield (prefix or "/", [])
+        for i, item in enumerate(value):
+            yield from _iter_leaves(item, f"{prefix}/{i}")
+    else:
+        yield (prefix or "/", value)
+
+
+def _count_leaves(value: Any) -> int:
+    if isinstance(value, dict):
+        return sum(_count_leaves(v) for v in value.values()) if value else 1
+    if isinstance(value, list):
+        return sum(_count_leaves(v) for v in value) if value else 1
+    return 1
 
 
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")

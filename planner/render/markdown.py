@@ -43,9 +43,9 @@ from planner.plan import Plan
 from planner.render.common import (
     SYMBOLS,
     diff_lines,
+    first_leaves,
     fmt,
     friendly,
-    leaves,
     managers_text,
     sorted_changes,
     summary_line,
@@ -138,10 +138,10 @@ class Part:
 def _detail_lines(change: Mapping[str, Any], body: Mapping[str, Any] | None, max_chars: int) -> list[str]:
     """The ```diff lines of one change, at most DETAIL_LINES lines and about ``max_chars`` characters."""
     if change["action"] == "create" and body is not None:
-        pairs = leaves(body)
-        lines = [f"+ {friendly(p)}: {fmt(v)}" for p, v in pairs[:CREATE_LINES]]
-        if len(pairs) > CREATE_LINES:
-            lines.append(f"  ... {len(pairs) - CREATE_LINES} more fields")
+        pairs, total = first_leaves(body, CREATE_LINES)
+        lines = [f"+ {friendly(p)}: {fmt(v)}" for p, v in pairs]
+        if total > CREATE_LINES:
+            lines.append(f"  ... {total - CREATE_LINES} more fields")
         return lines
     out = []
     for sign, text in diff_lines(dict(change)):

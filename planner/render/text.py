@@ -10,9 +10,9 @@ from planner.render.common import (
     SYMBOLS,
     VERBS,
     diff_lines,
+    first_leaves,
     fmt,
     friendly,
-    leaves,
     managers_text,
     sorted_changes,
     summary_line,
@@ -143,8 +143,8 @@ def _runs(side: dict[str, Any] | None) -> str:
 
 def render_body_fields(body: dict[str, Any], limit: int = CREATE_FIELDS) -> list[str]:
     """The leaves of a body as ``pointer: value`` lines (used by ``show`` for creates)."""
-    pairs = leaves(body)
-    lines = [f"{friendly(p)}: {fmt(v)}" for p, v in pairs[:limit]]
-    if len(pairs) > limit:
-        lines.append(f"... and {len(pairs) - limit} more fields")
+    pairs, total = first_leaves(body, limit)
+    lines = [f"{friendly(p)}: {fmt(v)}" for p, v in pairs]
+    if total > limit:
+        lines.append(f"... and {total - limit} more fields")
     return lines

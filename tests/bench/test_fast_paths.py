@@ -140,3 +140,12 @@ def test_a_header_claiming_another_spec_hash_is_not_trusted(tmp_path: Path) -> N
     target.write_text(text.replace(owner_line, forged).replace("timezone: Europe/Berlin", "timezone: UTC"))
     result = project.run("plan", "--detailed-exitcode")
     assert result.code == 2 and "~ spec.timezone" in result.out
+
+
+@settings(max_examples=500, deadline=None)
+@given(_json, st.integers(0, 6))
+def test_first_leaves_is_the_head_of_leaves(value: Any, limit: int) -> None:
+    from planner.render.common import first_leaves, leaves
+
+    everything = leaves(value)
+    assert first_leaves(value, limit) == (everything[:limit], len(everything))
