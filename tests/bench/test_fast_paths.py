@@ -149,3 +149,15 @@ def test_first_leaves_is_the_head_of_leaves(value: Any, limit: int) -> None:
 
     everything = leaves(value)
     assert first_leaves(value, limit) == (everything[:limit], len(everything))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(st.text(max_size=4), _json, max_size=5))
+def test_revision_bodies_pack_to_the_same_bytes_as_before(bodies: dict[str, Any]) -> None:
+    import base64
+    import zlib
+
+    from planner.apply import _pack
+    from planner.resources import canonical_json
+
+    assert _pack(bodies) == base64.b64encode(zlib.compress(canonical_json(bodies).encode(), 9)).decode()
