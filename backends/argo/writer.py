@@ -107,8 +107,9 @@ class ArgoWriter:
     def create(self, resource: Resource) -> LiveResource | None:
         address = resource.address
         kind = kind_of(address.kind)
-        body = copy.deepcopy(resource.body)
-        body.setdefault("metadata", {}).pop("resourceVersion", None)
+        # The client serializes a copy of its own; only metadata is changed here, so only it is copied.
+        body = dict(resource.body)
+        body["metadata"] = {k: v for k, v in (body.get("metadata") or {}).items() if k != "resourceVersion"}
         ambiguous = False
         for attempt in range(1, self.kube.retry.attempts + 1):
             result = self.kube.attempt(
