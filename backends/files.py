@@ -459,25 +459,45 @@ class FileLock:
             return LockInfo("unknown (unreadable lock file)", "?", 0)
 
     def acquire(self, info: LockInfo) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(3):
+        """Create the lock file with its content in one step (a hard link of a complete temporary file).
+
+        Created empty and then written, a racing run could read it half-made and report an "unknown"
+        holder; linked complete, it names its holder from the first moment it exists.
+        """
+        data = json.dumps(info.to_json()).encode()
+        for _ in range(5):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
+                _atomic_write(self.path, data, exclusive=True)
+                return
+            except ConflictError:
                 holder = self.current()
                 if holder is None:
                     continue
                 if holder.expired:
-                    aside = self.path.with_name(f"{self.path.name}.expired-{os.getpid()}-{time.time_ns()}")
-                    with contextlib.suppress(FileNotFoundError):
-                        os.rename(self.path, aside)
-                        os.unlink(aside)
+                    self._move_aside_if_expired()
                     continue
                 raise lock_held(holder, self.where) from None
-            with os.fdopen(fd, "w") as handle:
-                json.dump(info.to_json(), handle)
-            return
+        holder = self.current()
+        if holder is not None:
+            raise lock_held(holder, self.where)
         raise LockError(f"could not take the lock {self.path}", hint="try again")
+
+    def _move_aside_if_expired(self) -> None:
+        """Remove an expired lock; a fresh one another run made meanwhile is put back, not taken."""
+        aside = self.path.with_name(f"{self.path.name}.expired-{os.getpid()}-{time.time_ns()}")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return
+        try:
+            moved = LockInfo.from_json(json.loads(aside.read_text()))
+        except (ValueError, OSError):
+            moved = None
+        if moved is not None and not moved.expired:
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, self.path)  # give the other run its lock back
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(aside)
 
     def _mine(self, info: LockInfo) -> bool:
         holder = self.current()
@@ -532,7 +552,11 @@ class FilesBackend:
         found: list[Path] = []
         for folder in (self.target, self.state_dir):
             if folder.is_dir():
-                found.extend(p for p in folder.rglob(".*.tmp") if _TEMPORARY.match(p.name) and p.is_file())
+                found.extend(
+                    p
+                    for p in folder.rglob(".*.tmp")
+                    if _TEMPORARY.match(p.name) and ".lock." not in p.name and p.is_file()  # a racer's lock: not ours
+                )
         return sorted(found)
 
     def clean_leftovers(self) -> list[Path]:

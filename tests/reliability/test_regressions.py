@@ -198,3 +198,38 @@ def test_a_duplicate_job_definition_revision_is_planned_and_removed(aws_target: 
     assert [(c["action"], c["kind"]) for c in plan["changes"]] == [("update", "JobDefinition")]
     assert aws_target.apply().code == 0
     assert aws_target.converged() == []
+
+
+def test_racing_file_locks_always_name_their_holder(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """backends/files.py ``FileLock.acquire``: the lock file was created empty and written after, so a racing
+    apply could read it half-made and report "held by unknown (unreadable lock file) on host ? (pid 0)"
+    (found by the five-racer concurrency trial). It is now linked into place complete."""
+    import threading
+    import time as clock
+
+    from backends.base import LockInfo
+    from backends.files import FileLock
+    from planner.errors import LockError
+
+    path = tmp_path / "rel-prod.lock"
+    problems: list[str] = []
+    stop = clock.monotonic() + 2.0
+
+    def race(name: str) -> None:
+        lock = FileLock(path, "files in deploy/")
+        while clock.monotonic() < stop:
+            info = LockInfo(name, "host", 1, "apply", clock.time(), clock.time() + 60)
+            try:
+                lock.acquire(info)
+            except LockError as exc:
+                if "unknown" in exc.message:
+                    problems.append(exc.message)
+                continue
+            lock.release(info)
+
+    threads = [threading.Thread(target=race, args=(f"racer-{i}",)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert problems == []
