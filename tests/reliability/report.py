@@ -75,6 +75,20 @@ BUGS: list[tuple[str, str, str]] = [
         "an apply with nothing to change stores the reconciled inventory under the lock",
     ),
     (
+        "`backends/stepfunctions/reader.py`, `writer.py` `_one_revision`",
+        "a RegisterJobDefinition held past the client's timeout landed after the writer, having read back "
+        "nothing yet, sent it again: two ACTIVE revisions of one content; the reader showed only the newest, "
+        "so the plan stayed empty and the duplicate (and any revision an interrupted update left) stayed for good",
+        "surplus ACTIVE revisions show in the plan (`activeRevisions`); the update keeps one",
+    ),
+    (
+        "`backends/files.py` `FileLock.acquire`",
+        "the lock file was created empty and written after: a racing apply read it half-made and reported "
+        '"held by unknown (unreadable lock file) on host ? (pid 0)" (five racers, test_concurrency.py); taking '
+        "over an expired lock could move away a fresh lock another run had just made",
+        "linked into place complete; a fresh lock moved aside by mistake is put back",
+    ),
+    (
         "`backends/files.py` `leftovers`",
         "a SIGKILL during parallel writes left `.NAME.XXXXXXXX.tmp` files in the GitOps directory (and "
         "`.flowplan/`) for good",
