@@ -285,3 +285,30 @@ Reading the profiles:
   ratio to the floor must shrink further.
 - **Compare** is a hash lookup per resource (no deepdiff on equal hashes); render is negligible on
   a no-change plan and dominated by per-field text on an all-create plan."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite docs/benchmarks.md from a saved run (``bench/results.json``) without measuring again."""
+    import argparse
+    import json
+
+    from bench.run import ROOT, Measure, Results
+
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
+    parser.add_argument("results", nargs="?", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--command", default="python -m bench.run --sizes 100,1000,10000")
+    args = parser.parse_args(argv)
+    data = json.loads(Path(args.results).read_text())
+    measures = [Measure(**{**m, "load": tuple(m["load"])}) for m in data.pop("measures")]
+    for key in ("resources", "seeded"):
+        data[key] = {b: {int(n): v for n, v in sizes.items()} for b, sizes in data.get(key, {}).items()}
+    results = Results(**data, measures=measures)
+    write_report(results, Path(args.out), args.command)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
