@@ -87,23 +87,26 @@ def render_text_view(view: dict[str, Any], *, color: bool = False, create_fields
     out.append("flowplan will perform the following actions:")
     out.append("")
     for change in changes:
+        # One string per change (the same text): 30,000 creates are a million lines otherwise (issue 12).
+        block: list[str] = []
         symbol = SYMBOLS[change["action"]]
         reason = why(change)
-        out.append(
+        block.append(
             paint(f"  # {change['address']} {VERBS[change['action']]}", "bold") + (f" ({reason})" if reason else "")
         )
-        out.append(paint(f"  {symbol} {change['address']}", symbol))
+        block.append(paint(f"  {symbol} {change['address']}", symbol))
         for note in change.get("notes", []):
-            out.append(paint(f"      note: {note}", "dim"))
+            block.append(paint(f"      note: {note}", "dim"))
         if change["action"] in ("update", "replace", "adopt", "move"):
             for sign, text in diff_lines(change):
-                out.append(paint(f"      {sign} {text}", sign))
+                block.append(paint(f"      {sign} {text}", sign))
         elif change["action"] == "create" and change.get("after") is not None:
             for line in render_body_fields(change["after"], create_fields):
-                out.append(paint(f"      + {line}", "+"))
+                block.append(paint(f"      + {line}", "+"))
         for line in meaning_lines(change, view):
-            out.append(paint(f"      {line}", "dim"))
-        out.append("")
+            block.append(paint(f"      {line}", "dim"))
+        block.append("")
+        out.append("\n".join(block))
     out.append(paint(summary_line(view["summary"]), "bold"))
     if view.get("ignored_differences"):
         out.append(f"{view['ignored_differences']} difference(s) ignored by ignore_changes.")
