@@ -21,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -281,6 +282,14 @@ def _loader_fuzz_row(junit: Path, scale: str) -> dict[str, Any] | None:
     }
 
 
+_TMP = re.compile(r"/tmp/pytest-of-[^/\s]+/[^\s'\"]*/(?=[^/\s'\"]+)")
+
+
+def _untmp(text: str) -> str:
+    """Messages quote pytest's temporary paths: keep the file name only."""
+    return _TMP.sub("", text)
+
+
 def _details(rows: list[dict[str, Any]]) -> str:
     out = []
     for row in rows:
@@ -291,14 +300,16 @@ def _details(rows: list[dict[str, Any]]) -> str:
         for key, values in extra.items():
             if key == "messages":
                 for messages in values:
-                    for case, message in messages.items():
-                        shown = message if len(message) < 260 else message[:257] + "..."
+                    for case, message in sorted(messages.items()):
+                        message = _untmp(message)
+                        shown = message if len(message) < 300 else message[:297] + "..."
                         lines.append(f"  - *{case}*: `{shown}`")
                 continue
-            shown = values[0] if len(values) == 1 else values
-            text = json.dumps(shown, sort_keys=True, ensure_ascii=False)
-            if len(text) > 400:
-                text = text[:397] + "..."
+            same = all(json.dumps(v, sort_keys=True) == json.dumps(values[0], sort_keys=True) for v in values)
+            shown = values[0] if same else values
+            text = _untmp(json.dumps(shown, sort_keys=True, ensure_ascii=False))
+            if len(text) > 700:
+                text = text[:697] + "..."
             lines.append(f"- {key}: `{text}`")
         if lines:
             out.append(f"**{row['family']} — {row['backend']}**\n\n" + "\n".join(lines))
@@ -374,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO / "docs" / "reliability.md"))
     parser.add_argument("-n", "--workers", type=int, default=2, help="pytest-xdist workers (default 2)")
     parser.add_argument("--results", help="render from an existing results file instead of running the trials")
+    parser.add_argument("--save", help="also keep the trials' results (JSON lines) in this file")
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (e.g. -k crash)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="flowplan-reliability-") as scratch:
@@ -385,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
             results.touch()
             code, seconds = _run_pytest(args.scale, results, junit, args.workers, args.pytest_args)
         lines = [json.loads(line) for line in results.read_text().splitlines() if line.strip()]
+        if args.save:
+            Path(args.save).write_text(results.read_text())
         rows = _rows(lines)
         loader = _loader_fuzz_row(junit, args.scale)
         if loader is not None:
