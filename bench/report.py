@@ -290,21 +290,15 @@ Reading the profiles:
 def main(argv: list[str] | None = None) -> int:
     """Rewrite docs/benchmarks.md from a saved run (``bench/results.json``) without measuring again."""
     import argparse
-    import json
 
-    from bench.run import ROOT, Measure, Results
+    from bench.run import ROOT, load_results
 
     parser = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
     parser.add_argument("results", nargs="?", default=str(ROOT / "bench" / "results.json"))
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--command", default="python -m bench.run --sizes 100,1000,10000")
     args = parser.parse_args(argv)
-    data = json.loads(Path(args.results).read_text())
-    measures = [Measure(**{**m, "load": tuple(m["load"])}) for m in data.pop("measures")]
-    for key in ("resources", "seeded"):
-        data[key] = {b: {int(n): v for n, v in sizes.items()} for b, sizes in data.get(key, {}).items()}
-    results = Results(**data, measures=measures)
-    write_report(results, Path(args.out), args.command)
+    write_report(load_results(Path(args.results)), Path(args.out), args.command)
     return 0
 
 
