@@ -82,14 +82,18 @@ def test_files_branches_destroy_one_and_prune_the_stale_never_prod(tmp_path: Pat
     assert "is not an age" in world.run("branches", "--prune", "--older-than", "soon").err
 
 
-def test_a_protected_branch_is_reported_not_pruned(tmp_path: Path) -> None:
+def test_a_branch_of_a_protected_flow_is_still_pruned(tmp_path: Path) -> None:
+    """protect: guards production; a stale branch deployment of the same manifest is a preview and goes."""
     world = FilesWorld(tmp_path)  # the repository's manifest protects its training flow
     assert world.apply("--branch", "pr-8").code == 0
+    assert world.apply().code == 0  # production
     _backdate(world, "pr-8", 30)
     pruned = world.run("branches", "--prune", "--older-than", "2w", "--auto-approve")
-    assert pruned.code == 1
-    assert "Branch pr-8 was not (fully) destroyed" in pruned.err and "protected" in pruned.err
-    assert "pr-8" in _rows(world.run("branches", "--format", "json"))
+    assert pruned.code == 0, pruned.text
+    assert sorted(_rows(world.run("branches", "--format", "json"))) == ["prod"]
+    # production's protected objects are untouched, and still refuse a delete
+    world.edit_manifest("\n  train:\n", "\n  train_renamed:\n")
+    assert "protected" in world.run("plan").err
 
 
 def _argo_objects(cluster: Cluster) -> dict[str, str]:
