@@ -323,3 +323,24 @@ Reading the profiles (and what is left to do):
   plan it is a few hundred lines per flow of text.
 - **Step Functions** plans are moto's time: the plan and its floor make the same calls and take
   nearly the same time."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Rewrite docs/benchmarks.md from a saved run (``bench/results.json``) without measuring again."""
+    import argparse
+
+    from bench.run import ROOT, load_results
+
+    parser = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
+    parser.add_argument("results", nargs="?", default=str(ROOT / "bench" / "results.json"))
+    parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
+    parser.add_argument("--command", default="python -m bench.run --sizes 100,1000,10000")
+    args = parser.parse_args(argv)
+    write_report(load_results(Path(args.results)), Path(args.out), args.command)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())
