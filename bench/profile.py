@@ -28,9 +28,10 @@ def _cumulative(stats: pstats.Stats, file_part: str, function: str) -> float:
 
 
 def profile(args: list[str]) -> dict[str, Any]:
-    from planner.cli import _tune_gc, run
+    from planner import heap
+    from planner.cli import run
 
-    _tune_gc()
+    heap.tune()
     profiler = cProfile.Profile()
     sink = io.StringIO()
     start = time.perf_counter()

@@ -8,7 +8,6 @@ traceback.
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import traceback
@@ -16,6 +15,7 @@ from collections.abc import Sequence
 
 import typer
 
+from planner import heap
 from planner.cli.app import app
 
 __all__ = ["app", "main"]
@@ -24,29 +24,15 @@ __all__ = ["app", "main"]
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
-    _tune_gc()
+    heap.tune()
     debug = "--debug" in args or os.environ.get("FLOWPLAN_DEBUG") == "1"
     if "--debug" in args:
         args.remove("--debug")
     code = run(args, debug=debug)
+    heap.settle()  # the interpreter's last collection would walk the whole heap for nothing
     if argv is None:
         sys.exit(code)
     return code
-
-
-def _tune_gc() -> None:
-    """Keep the cyclic collector off the old heap of a large plan (the command is one short process).
-
-    A plan of 10,000 flows holds millions of small, acyclic containers (the
-    manifest, desired and live bodies). With the default thresholds every 25%
-    of heap growth re-traverses all of them in a full collection: several
-    seconds, a third of the compile time (issue 12). Young collections still
-    run, so short-lived cycles (HTTP clients, exceptions) are freed as before;
-    only full collections of the long-lived heap are pushed out of reach.
-    """
-    gc.freeze()  # what the imports built lives until exit
-    gen0, gen1, _ = gc.get_threshold()
-    gc.set_threshold(max(gen0, 50_000), max(gen1, 20), 1_000_000)
 
 
 def run(args: list[str], *, debug: bool = False) -> int:

@@ -22,6 +22,7 @@ from typing import Any
 
 import jsonschema
 
+from planner import heap
 from planner import schedule as cronlib
 from planner.errors import FlowplanError, Location, ManifestError, Problem
 from planner.manifest import model as m
@@ -29,7 +30,7 @@ from planner.manifest import schema as sch
 from planner.manifest.stepgraph import find_cycle, find_graph_problems
 from planner.manifest.templating import TemplateError, needs_render, referenced_vars, render
 from planner.manifest.units import UnitError, cpu_millis, duration_seconds, memory_bytes
-from planner.manifest.yamlsource import Source, dotted, gc_paused, parse_yaml, read_limited
+from planner.manifest.yamlsource import Source, dotted, parse_yaml, read_limited
 
 PathT = tuple[str | int, ...]
 
@@ -97,7 +98,7 @@ def load_manifest(
     Raises :class:`~planner.errors.ManifestError` listing every problem found
     (and nothing else: any other exception escaping is a bug).
     """
-    with gc_paused():
+    with heap.paused():
         return _load(path, cli_vars, var_files, branch, enable_schedules, raw)
 
 
@@ -123,6 +124,24 @@ def _load(
         except OSError as exc:
             raise ManifestError(Problem(Location(display), "", f"cannot read it: {exc.strerror}")) from None
     source = parse_yaml(raw, display)
+    try:
+        return _load_source(source, raw, display, cli_vars, var_files, branch, enable_schedules)
+    finally:
+        # The node graph (about 4 million objects at 10,000 flows) is only needed for positions while
+        # loading; the loader's closures keep it in a reference cycle, so without this it waits for a
+        # full collection instead of being freed by reference counting here.
+        source.release()
+
+
+def _load_source(
+    source: Source,
+    raw: bytes,
+    display: str,
+    cli_vars: Mapping[str, str] | None,
+    var_files: Sequence[str | os.PathLike[str]],
+    branch: str,
+    enable_schedules: bool,
+) -> m.Manifest:
     ctx = _Ctx(source)
     data = source.data
     if not isinstance(data, dict):
@@ -435,38 +454,43 @@ def _render_all(
             sensitive_values.add(result)
         return result
 
-    def walk(value: Any, path: PathT) -> Any:
-        # Copy-on-write, and paths are built only for containers: a large manifest
-        # has a million scalars and a few thousand templates.
-        items = value.items() if type(value) is dict else enumerate(value)
-        changed: dict[Any, Any] = {}
-        for key, item in items:
-            kind = type(item)
-            if kind is str:
-                if "{" in item and needs_render(item):
-                    changed[key] = one(item, (*path, key))
-            elif kind is dict or kind is list:
-                new = walk(item, (*path, key))
-                if new is not item:
-                    changed[key] = new
-        if not changed:
-            return value
-        copy = dict(value) if type(value) is dict else list(value)
-        for key, new in changed.items():
-            copy[key] = new
-        return copy
-
     rendered = {
         key: value
         if key == "vars"
         else one(value, (key,))
         if isinstance(value, str) and needs_render(value)
-        else walk(value, (key,))
+        else _render_walk(value, (key,), one)
         if type(value) in (dict, list)
         else value
         for key, value in data.items()
     }
     return rendered, sensitive_values
+
+
+def _render_walk(value: Any, path: PathT, one: Callable[[str, PathT], str]) -> Any:
+    """``value`` with every templated string rendered by ``one``; copy-on-write.
+
+    Paths are built only for containers: a large manifest has a million scalars and a few thousand
+    templates. (Module-level: a recursive closure would be a reference cycle through the loader's
+    context and its node tree, freed only by the garbage collector.)
+    """
+    items = value.items() if type(value) is dict else enumerate(value)
+    changed: dict[Any, Any] = {}
+    for key, item in items:
+        kind = type(item)
+        if kind is str:
+            if "{" in item and needs_render(item):
+                changed[key] = one(item, (*path, key))
+        elif kind is dict or kind is list:
+            new = _render_walk(item, (*path, key), one)
+            if new is not item:
+                changed[key] = new
+    if not changed:
+        return value
+    copy = dict(value) if type(value) is dict else list(value)
+    for key, new in changed.items():
+        copy[key] = new
+    return copy
 
 
 # --------------------------------------------------------------------------- meaning

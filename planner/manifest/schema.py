@@ -481,6 +481,10 @@ def _json_type(value: Any, kind: str) -> bool:
     raise ValueError(f"unknown JSON type {kind!r}")
 
 
+#: JSON types whose instances are exactly these Python classes (YAML never yields bool for a string).
+_CLASSES: dict[str, type] = {"string": str, "object": dict, "array": list, "boolean": bool, "null": type(None)}
+
+
 def _json_equal(a: Any, b: Any) -> bool:
     """Equality as JSON Schema means it: ``true`` is not ``1``."""
     if isinstance(a, bool) or isinstance(b, bool):
@@ -548,6 +552,9 @@ def _object(properties: dict[str, Any], additional: Any) -> Callable[[Any], bool
 def _keyword(keyword: str, arg: Any, schema: dict[str, Any]) -> Callable[[Any], bool]:
     if keyword == "type":
         kinds = arg if isinstance(arg, list) else [arg]
+        if not {"number", "integer"} & set(kinds):  # one isinstance call: this runs for every node
+            classes = tuple(_CLASSES[k] for k in kinds)
+            return lambda v: isinstance(v, classes)
         return lambda v: any(_json_type(v, k) for k in kinds)
     if keyword == "properties":
         props = {name: compile_check(sub) for name, sub in arg.items()}

@@ -132,20 +132,22 @@ def find_cycle(succ: Mapping[str, Sequence[str]]) -> list[str]:
 def _reachability(succ: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
     """For an acyclic graph, every step's set of strictly later steps."""
     reach: dict[str, set[str]] = {}
-
-    def visit(node: str) -> set[str]:
-        found = reach.get(node)
-        if found is None:
-            found = set()
-            for nxt in succ[node]:
-                found.add(nxt)
-                found |= visit(nxt)
-            reach[node] = found
-        return found
-
     for node in succ:
-        visit(node)
+        _reach_from(node, succ, reach)
     return reach
+
+
+def _reach_from(node: str, succ: Mapping[str, Sequence[str]], reach: dict[str, set[str]]) -> set[str]:
+    # A module-level function, not a recursive closure: that would be a reference cycle, and the
+    # loader's data would wait for the garbage collector instead of being freed when done.
+    found = reach.get(node)
+    if found is None:
+        found = set()
+        for nxt in succ[node]:
+            found.add(nxt)
+            found |= _reach_from(nxt, succ, reach)
+        reach[node] = found
+    return found
 
 
 def _names(names: Sequence[str]) -> str:

@@ -23,11 +23,9 @@ collections triggered by them made parsing three times slower.
 
 from __future__ import annotations
 
-import gc
 import os
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +42,7 @@ from yaml.events import (
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.resolver import Resolver
 
+from planner import heap
 from planner.errors import Location, ManifestError, Problem
 
 #: Largest input accepted; a manifest of 10,000 realistic flows is about 6 MiB.
@@ -142,6 +141,12 @@ class Source:
     _index: dict[int, dict[Any, tuple[Node, Node]]] = field(default_factory=dict, repr=False)
     _walked: dict[PathT, tuple[Node | None, Node | None, bool]] = field(default_factory=dict, repr=False)
 
+    def release(self) -> None:
+        """Drop the node tree and its indexes; positions are unknown (line 1) afterwards."""
+        self.root = None
+        self._index.clear()
+        self._walked.clear()
+
     def _mapping(self, node: MappingNode) -> dict[Any, tuple[Node, Node]]:
         index = self._index.get(id(node))
         if index is None:
@@ -214,18 +219,6 @@ def _merged_items(node: MappingNode) -> Iterator[tuple[Node, Node]]:
 _ESCAPE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector (nests: only the outermost pause resumes it)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def read_limited(path: str | os.PathLike[str]) -> bytes:
     """A file's bytes, reading at most one byte past :data:`MAX_BYTES` (``/dev/zero`` must not fill memory)."""
     with open(path, "rb") as handle:
@@ -266,7 +259,7 @@ def decode(raw: bytes, file: str) -> str:
 def parse_yaml(raw: bytes | str, file: str) -> Source:
     """Parse one YAML document into a :class:`Source`; every problem is a ``ManifestError``."""
     text = decode(raw, file) if isinstance(raw, bytes) else raw
-    with gc_paused():
+    with heap.paused():
         loader = _LOADER(text)
         try:
             root = loader.get_single_node()
