@@ -101,6 +101,11 @@ class LiveState:
 
 
 class Reader(Protocol):
+    """Reads the live state. Two optional methods let reading overlap the compile (issue 12):
+    ``begin(scope)``, called first, starts reads that need nothing and returns at once; and
+    ``prefetch(scope)``, called once the scope's inventory is loaded, reads what it names. Both
+    only read ahead of :meth:`read`, which must give the same answer with or without them."""
+
     def read(self, scope: Scope, desired: Sequence[Resource]) -> LiveState:
         """List what ``scope`` owns, and whatever sits at the desired addresses."""
         ...

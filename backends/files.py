@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import orjson
 import yaml
@@ -41,6 +41,7 @@ from backends.base import (
     Scope,
     lock_held,
 )
+from backends.files_scan import IN_CHILD_FROM, ChildScan, count_at_least
 from planner import heap
 from planner.errors import BackendError, ConflictError, LockError, ManifestError, Problem
 from planner.manifest import Backend as BackendSpec
@@ -155,14 +156,13 @@ def _split(data: bytes) -> tuple[dict[str, Any] | None, bytes, str]:
 _TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
 
 
-def _unchanged(data: bytes, resource: Resource, scope: Scope, rel: str) -> LiveResource | None:
-    """The live resource when the file is exactly what flowplan renders for ``resource``, else None.
+def proven_owner(data: bytes) -> dict[str, Any] | None:
+    """The owner header of a file whose body is exactly what its header's digest says, else None.
 
-    Decided from the header alone: the owner line names this scope, flow,
-    address and spec hash, and its body digest matches the bytes below the
-    header. No YAML is rendered or parsed; anything unexpected (an older file
-    without a digest, an edit, a different layout) returns None and the
-    caller compares the slow way.
+    Decided from the header alone: no YAML is rendered or parsed. Anything
+    unexpected (an older file without a digest, an edit, a different layout, a
+    comment line under the header) returns None and the caller compares the
+    slow way.
     """
     if not data.startswith(_HEADER_BYTES):
         return None
@@ -181,12 +181,24 @@ def _unchanged(data: bytes, resource: Resource, scope: Scope, rel: str) -> LiveR
         return None
     if not isinstance(owner, dict) or owner.pop(BODY_DIGEST_KEY, None) != _body_digest(data[body_start:]):
         return None
-    if owner != _owner(resource, scope) or data.startswith(b"#", body_start):
+    if data.startswith(b"#", body_start):
+        return None
+    return owner
+
+
+def _unchanged(
+    proven: dict[str, Any] | None, version: str, resource: Resource, scope: Scope, rel: str
+) -> LiveResource | None:
+    """The live resource when a proven file is exactly what flowplan renders for ``resource``, else None.
+
+    The owner line names this scope, flow, address and spec hash (see :func:`_proven_owner`).
+    """
+    if proven is None or proven != _owner(resource, scope):
         return None
     return LiveResource(
         address=resource.address,
         body=resource.comparison_body,
-        version=_version(data),
+        version=version,
         owner=Owner(scope.project, scope.branch, resource.flow),
         spec_hash=resource.spec_hash,
         meta={"path": rel},
@@ -194,7 +206,45 @@ def _unchanged(data: bytes, resource: Resource, scope: Scope, rel: str) -> LiveR
     )
 
 
-def _version(data: bytes) -> str:
+#: One file as a scan found it: (path relative to the target, owner header when the header proves the
+#: bytes, version, the bytes when it does not). A plain list, as the child scan sends it: 30,000 objects
+#: built per plan of 10,000 flows.
+_Scanned = list[Any]
+
+
+def walk_files(top: str) -> Iterator[tuple[str, str]]:
+    """(path relative to ``top``, full path) of every ``.yaml`` file, in a stable order."""
+    for root, dirs, names in os.walk(top):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        prefix = "" if root == top else os.path.relpath(root, top) + os.sep
+        for name in sorted(names):
+            if name.endswith(".yaml") and not name.startswith("."):
+                yield prefix + name, os.path.join(root, name)
+
+
+def _scan_one(rel: str, path: str) -> _Scanned:
+    data = _read_file(path)
+    proven = proven_owner(data)
+    return [rel, proven, version_of(data), None if proven is not None else data]
+
+
+@overload
+def _read_file(path: str) -> bytes: ...
+@overload
+def _read_file(path: str, *, missing_ok: bool) -> bytes | None: ...
+def _read_file(path: str, *, missing_ok: bool = False) -> bytes | None:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        if missing_ok:
+            return None
+        raise BackendError(f"cannot read {path}: no such file") from None
+    except OSError as exc:
+        raise BackendError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def version_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
@@ -243,6 +293,29 @@ class _SensitiveGuard:
 class FilesReader:
     def __init__(self, target: Path) -> None:
         self.target = target
+        self._children: dict[Scope, ChildScan] = {}
+
+    def begin(self, scope: Scope) -> None:
+        """Start checking a large deployment's files in a second process, as a plan begins.
+
+        Called by the planner before anything else (see :func:`planner.builder.build_plan`); the
+        scan depends on the files only, so it runs beside loading the inventory and compiling.
+        A small deployment is read in process by :meth:`read`.
+        """
+        top = str(self.target)
+        if self.target.is_dir() and count_at_least(top, IN_CHILD_FROM):
+            self._children[scope] = ChildScan(top)
+
+    def _scan(self, scope: Scope) -> list[_Scanned]:
+        child = self._children.pop(scope, None)
+        answer = child.result() if child is not None else None
+        if answer is not None:
+            top = str(self.target)
+            for i, item in enumerate(answer):
+                if item[2] is None:  # the child could not read it: read it here, and say why if it fails
+                    answer[i] = _scan_one(item[0], os.path.join(top, item[0]))
+            return answer
+        return [_scan_one(rel, path) for rel, path in self._files()]
 
     def read(self, scope: Scope, desired: Sequence[Resource]) -> LiveState:
         with heap.paused():  # one LiveResource per file: 30,000 at 10,000 flows, no cycles
@@ -251,20 +324,23 @@ class FilesReader:
     def _read(self, scope: Scope, desired: Sequence[Resource]) -> LiveState:
         state = LiveState()
         wanted = {_relative(r.address): r for r in desired}
-        files = 0
-        for rel, path in self._files():
-            try:
-                with open(path, "rb") as handle:
-                    data = handle.read()
-            except OSError as exc:
-                raise BackendError(f"cannot read {path}: {exc.strerror}") from None
-            files += 1
+        scanned = self._scan(scope)
+        top = str(self.target)
+        for item in scanned:
+            rel = item[0]
             resource = wanted.get(rel)
             if resource is not None:
-                live = _unchanged(data, resource, scope, rel)
+                live = _unchanged(item[1], item[2], resource, scope, rel)
                 if live is not None:
                     state.owned[resource.address] = live
                     continue
+            data = (
+                item[3]
+                if len(item) > 3 and item[3] is not None
+                else _read_file(os.path.join(top, rel), missing_ok=True)
+            )
+            if data is None:
+                continue  # removed since the scan: absent now
             owner, _, body_text = _split(data)
             if owner is None and resource is None:
                 continue  # foreign file elsewhere: not ours, not in the way
@@ -285,7 +361,7 @@ class FilesReader:
             live = LiveResource(
                 address=address,
                 body=body,
-                version=_version(data),
+                version=version_of(data),
                 owner=live_owner,
                 spec_hash=owner.get("spec-hash") if owner else None,
                 meta={"path": rel},
@@ -295,20 +371,13 @@ class FilesReader:
                 state.owned[address] = live
             elif resource is not None:
                 state.others[address] = live
-        state.calls = {"files read": files}
+        state.calls = {"files read": len(scanned)}
         return state
 
     def _files(self) -> Iterator[tuple[str, str]]:
-        """(path relative to the target, full path) of every ``.yaml`` file, in a stable order."""
         if not self.target.is_dir():
-            return
-        top = str(self.target)
-        for root, dirs, names in os.walk(top):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            prefix = "" if root == top else os.path.relpath(root, top) + os.sep
-            for name in sorted(names):
-                if name.endswith(".yaml") and not name.startswith("."):
-                    yield prefix + name, os.path.join(root, name)
+            return iter(())
+        return walk_files(str(self.target))
 
     def _body(self, resource: Resource | None, body_text: str) -> dict[str, Any] | None:
         if resource is not None and body_text == dump_body(resource.comparison_body):
@@ -339,7 +408,7 @@ class FilesWriter:
             raise ConflictError(
                 f"{live.address}: the file {path} was deleted since the plan", hint="run flowplan plan again"
             ) from None
-        if _version(data) != live.version:
+        if version_of(data) != live.version:
             raise ConflictError(
                 f"{live.address}: the file {path} changed since the plan was made",
                 hint="run flowplan plan to see the current state, then apply",
@@ -436,7 +505,7 @@ class JsonFileInventory:
         except FileNotFoundError:
             return InventoryState()
         try:
-            return InventoryState.from_json(json.loads(data), _version(data))
+            return InventoryState.from_json(json.loads(data), version_of(data))
         except (ValueError, KeyError, TypeError) as exc:
             raise BackendError(
                 f"the inventory {self.path} is damaged ({exc})",
@@ -446,7 +515,7 @@ class JsonFileInventory:
     def save(self, state: InventoryState) -> InventoryState:
         data = (json.dumps(state.to_json(), indent=1, sort_keys=True) + "\n").encode()
         _atomic_write(self.path, data)
-        return InventoryState(state.entries, state.revisions, _version(data))
+        return InventoryState(state.entries, state.revisions, version_of(data))
 
 
 class FileLock:

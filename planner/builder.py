@@ -216,7 +216,16 @@ def _in_background(fn: Callable[..., T], *args: Any) -> concurrent.futures.Futur
 
 
 def _prefetch(backend: Backend, reader: Reader, scope: Scope) -> InventoryState:
-    """The scope's inventory, and the reader's early listings where it makes them."""
+    """The scope's inventory, and the reader's early reads where it makes them.
+
+    Two optional reader hooks (``backends.base.Reader``): ``begin(scope)`` starts reading that needs
+    nothing at all (files: a second process checks a large deployment's files) and returns at once;
+    ``prefetch(scope)`` reads what the loaded inventory names (argo: the listings). ``read`` then
+    uses what they found and reads the rest.
+    """
+    begin = getattr(reader, "begin", None)
+    if begin is not None:
+        begin(scope)
     inventory = backend.inventory(scope).load()
     prefetch = getattr(reader, "prefetch", None)
     if prefetch is not None:

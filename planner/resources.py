@@ -196,12 +196,13 @@ def canonical_bytes(value: Any) -> bytes:
     """One spelling per value: sorted keys, no spaces, UTF-8 kept (as bytes, ready to hash).
 
     orjson writes the same bytes as ``json.dumps(sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False)`` for the JSON a body holds, three times as fast (every body is hashed
-    at least once per plan). What it refuses (integers beyond 64 bits, non-string keys) takes
-    the standard library's spelling; both are deterministic, so a value always hashes alike.
-    One difference is accepted: orjson writes NaN and infinities as ``null`` where the standard
-    library would refuse them; no body holds them (the compilers write parameter values as
-    strings, and JSON APIs cannot send them).
+    ensure_ascii=False)`` for what bodies hold (strings, 64-bit integers, booleans, null, floats
+    from 1e-4 up; a property test checks), three times as fast: every body is hashed at least once
+    per plan. What it refuses (integers beyond 64 bits, non-string keys) takes the standard
+    library's spelling. Two differences are accepted, both deterministic: floats below 1e-4 are
+    written out (``0.00001``, not ``1e-05``), and NaN and infinities become ``null`` where the
+    standard library would refuse them (the compilers write parameter values as strings, and JSON
+    APIs cannot send them).
     """
     try:
         return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)

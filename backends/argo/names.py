@@ -24,6 +24,7 @@ EventSource         47    Argo Events creates a Service ``<name>-eventsource-svc
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import re
 from collections import defaultdict
@@ -59,6 +60,7 @@ LIMITS: Mapping[str, int] = {
 }
 
 
+@functools.lru_cache(maxsize=65536)  # a few names per step, asked for again and again per compile
 def k8s_name(*parts: str) -> str:
     """``recsys``, ``prod``, ``Train_Model`` → ``recsys-prod-train-model`` (the manifest rule for flow names)."""
     return "-".join(parts).lower().replace("_", "-")
