@@ -63,11 +63,19 @@ _PROVENANCE_BYTES = PROVENANCE_PREFIX.encode()
 SAFE_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 try:
-    _Dumper: Any = yaml.CSafeDumper
+    _BaseDumper: Any = yaml.CSafeDumper
     _Loader: Any = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - libyaml ships with pyyaml wheels
-    _Dumper = yaml.SafeDumper
+    _BaseDumper = yaml.SafeDumper
     _Loader = yaml.SafeLoader
+
+
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
+    """Plain YAML for GitOps: compilers share identical parts of bodies (one env entry object in
+    every step, bodies being immutable), which must not come out as anchors and aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def relative_path(address: Address) -> Path:

@@ -28,6 +28,7 @@ Decisions worth knowing (each one cost someone time, see docs/argo-backend.md):
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import json
 import logging
@@ -483,6 +484,10 @@ def classify(exc: BaseException) -> Failure:
     raise exc
 
 
+def _same(item: dict[str, Any]) -> dict[str, Any]:
+    return item
+
+
 def _status_body(body: Any) -> dict[str, Any]:
     if isinstance(body, bytes):
         body = body.decode("utf-8", errors="replace")
@@ -680,8 +685,23 @@ class Kube:
         page_size: int = PAGE_SIZE,
     ) -> list[dict[str, Any]]:
         """Every matching object, page by page (``limit``/``continue``); restarts once if a token expires."""
+        return self.list_as(
+            kind, namespace, _same, label_selector=label_selector, field_selector=field_selector, page_size=page_size
+        )
+
+    def list_as(
+        self,
+        kind: Kind,
+        namespace: str,
+        convert: Callable[[dict[str, Any]], T],
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        page_size: int = PAGE_SIZE,
+    ) -> builtins.list[T]:
+        """:meth:`list`, each object converted as its page arrives (the decoded page is dropped then)."""
         for _restart in range(3):
-            items: list[dict[str, Any]] = []
+            items: builtins.list[T] = []
             cont: str | None = None
             expired = False
             while True:
@@ -704,8 +724,9 @@ class Kube:
                     break
                 for item in result.get("items") or []:
                     if isinstance(item, dict):
-                        items.append(item)
+                        items.append(convert(item))
                 cont = (result.get("metadata") or {}).get("continue") or None
+                del result  # the decoded page, before the next one is fetched
                 if not cont:
                     break
             if not expired:

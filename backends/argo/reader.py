@@ -273,7 +273,7 @@ class ArgoReader:
         self.settings = settings
         self.remembered = remembered
         #: Owned listings made by :meth:`prefetch`, per scope and (kind, namespace), and their call counts.
-        self._early: dict[Scope, tuple[dict[tuple[str, str], list[dict[str, Any]]], Counter[str]]] = {}
+        self._early: dict[Scope, tuple[dict[tuple[str, str], list[LiveResource]], Counter[str]]] = {}
 
     def targets(self, scope: Scope, desired: Sequence[Resource]) -> list[tuple[str, str]]:
         """(kind, namespace) pairs to list: those of desired resources and of the inventory's addresses.
@@ -292,9 +292,17 @@ class ArgoReader:
         order = {k: i for i, k in enumerate(RESOURCE_KINDS)}
         return sorted(pairs, key=lambda p: (order.get(p[0], 99), p[1]))
 
-    def _owned(self, scope: Scope, pair: tuple[str, str]) -> list[dict[str, Any]]:
+    def _owned(self, scope: Scope, pair: tuple[str, str]) -> list[LiveResource]:
+        """One kind's owned objects, converted as soon as listed: the decoded JSON (managedFields,
+        status) is three times the normalized bodies, and 30,000 of them would all be held at once."""
         kind_name, namespace = pair
-        return self.kube.list(KINDS[kind_name], namespace, label_selector=owner_selector(scope, kind_name))
+        kind = KINDS[kind_name]
+        return self.kube.list_as(
+            kind,
+            namespace,
+            lambda obj: to_live(scope.backend, kind, obj),
+            label_selector=owner_selector(scope, kind_name),
+        )
 
     def prefetch(self, scope: Scope) -> None:
         """List what the loaded inventory says ``scope`` owns, while the planner compiles.
@@ -331,11 +339,8 @@ class ArgoReader:
         listed = dict(zip(rest, parallel(lambda pair: self._owned(scope, pair), rest), strict=True))
         listed.update(early)
 
-        for kind_name, namespace in pairs:
-            items = listed[(kind_name, namespace)]
-            kind = KINDS[kind_name]
-            for obj in items:
-                live = to_live(scope.backend, kind, obj)
+        for pair in pairs:
+            for live in listed[pair]:
                 if live.owned_by(scope.project, scope.branch):
                     state.owned[live.address] = live
 

@@ -252,3 +252,32 @@ def test_a_file_removed_after_the_scan_is_absent(tmp_path: Path, monkeypatch: py
     state = reader.read(scope, desired)
     assert [a for a in state.owned if a.kind == "CronWorkflow" and a.name == "recsys-prod-train"] == []
     assert len(state.owned) > 10
+
+
+def test_shared_parts_of_bodies_render_without_anchors(tmp_path: Path) -> None:
+    """The Argo compiler shares identical env entries between steps (memory at 10,000 flows);
+    the files backend must still write plain YAML, with no anchors or aliases."""
+    from backends.base import CompileContext
+    from planner.manifest import load_manifest
+    from planner.resources import Provenance
+
+    manifest = load_manifest(Path(__file__).resolve().parents[2] / "flows.yaml")
+    name = sorted(manifest.backends)[0]
+    resources = (
+        files_backend.FilesBackend(
+            manifest.backends[name],
+            tmp_path,
+            None,
+            {},  # type: ignore[arg-type]
+        )
+        .compiler()
+        .compile(CompileContext(manifest, manifest.backends[name], Provenance("t", "d")))
+    )
+    template = next(
+        r for r in resources if r.address.kind == "WorkflowTemplate" and len(r.body["spec"]["templates"]) > 2
+    )
+    envs = [t["container"]["env"] for t in template.body["spec"]["templates"] if "container" in t]
+    assert envs[0][0] is envs[1][0], "the same entry object in two steps"
+    text = files_backend.dump_body(template.body)
+    assert "&id" not in text and "*id" not in text
+    assert text.count("name: FLOWPLAN_PROJECT") == len(envs)

@@ -83,6 +83,15 @@ def of_kind(resources: list[Resource], kind: str) -> list[Resource]:
     return [r for r in resources if r.address.kind == kind]
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """No anchors: the compiler shares identical parts between bodies and steps (they are immutable)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def dump(body: Mapping[str, Any]) -> str:
     """How golden files spell a body: block YAML in the compiler's key order."""
-    return yaml.safe_dump(dict(body), sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096)
+    return yaml.dump(
+        dict(body), Dumper=_PlainDumper, sort_keys=False, default_flow_style=False, allow_unicode=True, width=4096
+    )
