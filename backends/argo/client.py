@@ -372,6 +372,9 @@ def _at_most_every(seconds: float, hook: Callable[[Any], None]) -> Callable[[Any
                 return
             last[0] = now
         hook(configuration)
+        # The loader's hook installs itself again (kube_config._set_config): without this, every
+        # request after the first refresh ran it (and read the whole environment) again.
+        configuration.refresh_api_key_hook = throttled
 
     return throttled
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+from typing import Any
 from urllib.parse import parse_qs
 
 from backends.base import Scope
@@ -174,3 +175,29 @@ def test_the_triggers_example_round_trips_across_two_namespaces(cluster: Cluster
     template = cluster.server.list_objects("WorkflowTemplate", "payments")
     assert "xoxb-sentinel" in json.dumps(template)  # a sensitive value reaches the deployed object
     assert "xoxb-sentinel" not in sink.getvalue()
+
+
+
+def test_the_kubeconfig_refresh_runs_at_most_once_a_second(cluster: Cluster, monkeypatch: Any) -> None:
+    """The kubeconfig loader's hook sets the host again before every request, and setting the host
+    reads the whole environment for proxies (a third of the client's CPU per write). The hook
+    installs itself again each time it runs, so throttling it once was not enough: after the first
+    refresh every request ran it again."""
+    from kubernetes.client import configuration as k8s_configuration
+
+    from backends.argo.client import KINDS
+
+    reads: list[int] = []
+    real = k8s_configuration.getproxies
+
+    def counting() -> Any:
+        reads.append(1)
+        return real()
+
+    monkeypatch.setattr(k8s_configuration, "getproxies", counting)
+    kube = cluster.backend().kube
+    kube.list(KINDS["ConfigMap"], NAMESPACE)  # opening the client and the first refresh read it
+    before = len(reads)
+    for _ in range(40):
+        kube.list(KINDS["ConfigMap"], NAMESPACE)
+    assert len(reads) - before <= 1  # at most one more refresh, if a second passed (was: one per request)
