@@ -57,6 +57,8 @@ PathT = tuple[str | int, ...]
 _TAG = "tag:yaml.org,2002:"
 _MERGE = _TAG + "merge"
 _STR = _TAG + "str"
+_MAP = _TAG + "map"
+_SEQ = _TAG + "seq"
 _PLAIN_TAGS = {_TAG + t for t in ("str", "int", "float", "bool", "null", "timestamp", "seq", "map", "merge")}
 
 
@@ -82,13 +84,21 @@ class _CachingResolver(Resolver):
     _implicit_cache: dict[str, str] = {}
 
     def resolve(self, kind: type, value: Any, implicit: Any) -> str:
-        if kind is ScalarNode and implicit[0]:
+        # Called by libyaml's composer for every node: the answers pyyaml's resolver would give,
+        # without its generic path for the common cases (quoted scalars, mappings, sequences).
+        if kind is ScalarNode:
+            if not implicit[0]:
+                return _STR  # quoted: a string, whatever it looks like
             cached = self._implicit_cache.get(value)
             if cached is None:
                 cached = super().resolve(kind, value, implicit)
                 if len(self._implicit_cache) < 100_000:
                     self._implicit_cache[value] = cached
             return cached
+        if kind is MappingNode:
+            return _MAP
+        if kind is SequenceNode:
+            return _SEQ
         return super().resolve(kind, value, implicit)
 
     # Path resolvers (``add_path_resolver``) are never registered; skip their bookkeeping per node.

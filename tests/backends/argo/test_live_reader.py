@@ -177,7 +177,6 @@ def test_the_triggers_example_round_trips_across_two_namespaces(cluster: Cluster
     assert "xoxb-sentinel" not in sink.getvalue()
 
 
-
 def test_the_kubeconfig_refresh_runs_at_most_once_a_second(cluster: Cluster, monkeypatch: Any) -> None:
     """The kubeconfig loader's hook sets the host again before every request, and setting the host
     reads the whole environment for proxies (a third of the client's CPU per write). The hook
