@@ -12,6 +12,7 @@ networkx graph was most of the loader's time on large manifests.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -38,7 +39,19 @@ def find_graph_problems(steps: Mapping[str, Sequence[str]]) -> list[GraphProblem
     positions); they are ignored here. Checks run in order and stop at the
     first kind that fails, because later ones assume the earlier hold
     (reductions need one start and one end; ends need no cycle).
+
+    Memoised by the graph itself (step order included): the answer depends on nothing else, and
+    flows made from one template share their graph (10,000 flows, a handful of graphs).
     """
+    return list(_graph_problems(tuple((name, tuple(targets)) for name, targets in steps.items())))
+
+
+@functools.lru_cache(maxsize=1024)
+def _graph_problems(graph: tuple[tuple[str, tuple[str, ...]], ...]) -> tuple[GraphProblem, ...]:
+    return tuple(_find_graph_problems(dict(graph)))
+
+
+def _find_graph_problems(steps: Mapping[str, Sequence[str]]) -> list[GraphProblem]:
     if not steps:
         return []  # "at least one step" is the schema's rule, reported there
     succ: dict[str, list[str]] = {}
