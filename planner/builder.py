@@ -115,7 +115,13 @@ def build_plan(
     readers = {name: backends[name].reader() for name in names}
     # The inventory and what it names are read while compiling: on a live backend the listings
     # are I/O, the compile is CPU (issue 12). Errors surface in read(), after the compile's own.
-    early = {name: _in_background(_prefetch, backends[name], readers[name], scopes[name]) for name in names}
+    early = {
+        # Under the apply's lock the compile is skipped, so there is nothing to overlap: no second process.
+        name: _in_background(
+            _prefetch, backends[name], readers[name], scopes[name], compiled is None or name not in compiled
+        )
+        for name in names
+    }
     desired_all = _compile_all(manifest, backends, provenance, compiled, names)
 
     def read(name: str) -> BackendView:
@@ -215,7 +221,7 @@ def _in_background(fn: Callable[..., T], *args: Any) -> concurrent.futures.Futur
     return future
 
 
-def _prefetch(backend: Backend, reader: Reader, scope: Scope) -> InventoryState:
+def _prefetch(backend: Backend, reader: Reader, scope: Scope, begin_early: bool = True) -> InventoryState:
     """The scope's inventory, and the reader's early reads where it makes them.
 
     Two optional reader hooks (``backends.base.Reader``): ``begin(scope)`` starts reading that needs
@@ -224,7 +230,7 @@ def _prefetch(backend: Backend, reader: Reader, scope: Scope) -> InventoryState:
     uses what they found and reads the rest.
     """
     begin = getattr(reader, "begin", None)
-    if begin is not None:
+    if begin is not None and begin_early:
         begin(scope)
     inventory = backend.inventory(scope).load()
     prefetch = getattr(reader, "prefetch", None)

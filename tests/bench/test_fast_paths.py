@@ -281,3 +281,23 @@ def test_shared_parts_of_bodies_render_without_anchors(tmp_path: Path) -> None:
     text = files_backend.dump_body(template.body)
     assert "&id" not in text and "*id" not in text
     assert text.count("name: FLOWPLAN_PROJECT") == len(envs)
+
+
+def test_the_child_scan_runs_beside_a_compile_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """apply plans again under its lock from the compiled resources: nothing to overlap, so no child."""
+    project = _files_project(tmp_path)
+    manifest = tmp_path / "flows.yaml"
+    manifest.write_text(manifest.read_text().replace("Europe/Berlin", "UTC"))
+    monkeypatch.setattr(files_backend, "IN_CHILD_FROM", 1)
+    started: list[str] = []
+    real = files_backend.ChildScan.__init__
+
+    def counting(self: Any, top: str) -> None:
+        started.append(top)
+        real(self, top)
+
+    monkeypatch.setattr(files_backend.ChildScan, "__init__", counting)
+    result = project.run("apply", "--auto-approve")
+    assert result.code == 0, result.out + result.err
+    assert "changed" in result.out or "updated" in result.out
+    assert len(started) == 1
