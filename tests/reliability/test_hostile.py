@@ -31,10 +31,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from planner.cli import run
+from planner.manifest import loader, yamlsource
 from tests.reliability.harness import Recorder
 
 HOSTILE = Path(__file__).parent / "hostile"
@@ -160,14 +162,28 @@ def _twenty_megabytes(path: Path) -> None:
     path.write_text("".join(lines))
 
 
-def test_a_20_mb_manifest_is_refused_at_once(tmp_path: Path) -> None:
+def test_a_20_mb_manifest_is_refused_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refused from its size: read up to the limit and no further, and never handed to the YAML parser."""
     folder = tmp_path / "size-20mb"
     folder.mkdir()
     _twenty_megabytes(folder / "flows.yaml")
     assert (folder / "flows.yaml").stat().st_size >= TWENTY_MB
-    code, out, err, seconds = _plan(Case("size-20mb", folder))
+    read: list[int] = []
+    real_read = yamlsource.read_limited
+
+    def reading(path: Any) -> bytes:
+        data = real_read(path)
+        read.append(len(data))
+        return data
+
+    def no_parser(*_: Any) -> Any:
+        raise AssertionError("a file over the limit reached the YAML parser")
+
+    monkeypatch.setattr(loader, "read_limited", reading)
+    monkeypatch.setattr(yamlsource, "_LOADER", no_parser)
+    code, out, err, _seconds = _plan(Case("size-20mb", folder))
     assert (code, out, err) == (1, "", BIG_EXPECTED)
-    assert seconds < 5.0, f"refusing a 20 MB file took {seconds:.1f}s"
+    assert read == [yamlsource.MAX_BYTES + 1]
 
 
 @pytest.mark.slow

@@ -70,3 +70,20 @@ def write_manifest(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return write
+
+
+@pytest.fixture
+def converter_visits(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """One entry per call of the YAML converter's per-node step (a walk of an alias bomb's expansion
+    would make millions; the memoised pass makes one per distinct node and one per alias)."""
+    from planner.manifest import yamlsource
+
+    visits: list[int] = []
+    real = yamlsource._Converter._convert
+
+    def counting(self: Any, *args: Any) -> Any:
+        visits.append(1)
+        return real(self, *args)
+
+    monkeypatch.setattr(yamlsource._Converter, "_convert", counting)
+    return visits

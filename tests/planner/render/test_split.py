@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -30,10 +29,7 @@ def _golden(name: str, actual: str) -> None:
 def big() -> tuple[list[str], list[str]]:
     plan = big_plan()
     destroys = [str(c.address) for c in plan.changes if c.action is Action.DELETE]
-    started = time.perf_counter()
-    parts = render_markdown_parts(plan)
-    assert time.perf_counter() - started < 10  # generous: it takes well under a second
-    return parts, destroys
+    return render_markdown_parts(plan), destroys
 
 
 def test_3000_changes_every_part_fits(big: tuple[list[str], list[str]]) -> None:
