@@ -4,7 +4,7 @@
   large live states are seeded through its test-only ``/__harness__/`` side door.
 * :func:`moto_server`: moto's server with a seeding side door (:mod:`bench.moto_server`).
 * :func:`proxy`: the counting proxy (``tests/support/proxy.py``) in front of either, optionally
-  adding a fixed delay to every call (:mod:`bench.proxy`).
+  adding a fixed delay to every call (``--delay``).
 
 Every process is started by :class:`Process` and stopped by its own pid.
 """
@@ -86,7 +86,7 @@ def moto_server() -> Process:
 
 
 def proxy(upstream: str, delay: float = 0.0) -> Process:
-    args = ["-m", "bench.proxy", "--upstream", upstream, "--port", "0"]
+    args = ["-m", "tests.support.proxy", "--upstream", upstream, "--port", "0", "--timeout", "600"]
     if delay:
         args += ["--delay", str(delay)]
     return Process(args, name="proxy")

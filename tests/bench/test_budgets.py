@@ -62,15 +62,20 @@ def test_argo_no_change_plan_of_771_objects_makes_only_paged_lists(k8s_proxy: Pr
     }
 
 
-def test_stepfunctions_no_change_plan_stays_within_the_call_budget(aws: AwsEnv, tmp_path: Path) -> None:
-    flows = 30
-    manifest = tmp_path / "flows.yaml"
-    manifest.write_text(generate.generate(flows, "stepfunctions"))
+def _seed(aws: AwsEnv, manifest: Path) -> None:
+    """The live state and inventory a first apply of ``manifest`` leaves, seeded the benchmark's way."""
     options = ManifestOptions(str(manifest), cli_vars=(("endpoint_url", aws.server.url),))
     session, name, backend, resources = seed.compiled(options)
     scope = Scope(name, session.manifest.project, session.manifest.branch)
     Replayer(aws.account, aws.region).replay(seed.record_stepfunctions_creates(backend, scope, resources))
     backend.inventory(scope).save(seed.first_apply_inventory(session, resources))
+
+
+def test_stepfunctions_no_change_plan_stays_within_the_call_budget(aws: AwsEnv, tmp_path: Path) -> None:
+    flows = 30
+    manifest = tmp_path / "flows.yaml"
+    manifest.write_text(generate.generate(flows, "stepfunctions"))
+    _seed(aws, manifest)
     aws.proxy.reset_counts()
     code, out = _plan(manifest, f"endpoint_url={aws.url}")
     assert code == 0, out
@@ -93,11 +98,7 @@ def test_seeding_leaves_what_an_apply_leaves(aws: AwsEnv, tmp_path: Path) -> Non
     applied = aws.proxy.counts()
 
     aws.server.reset()
-    options = ManifestOptions(str(manifest), cli_vars=(("endpoint_url", aws.server.url),))
-    session, name, backend, resources = seed.compiled(options)
-    scope = Scope(name, session.manifest.project, session.manifest.branch)
-    Replayer(aws.account, aws.region).replay(seed.record_stepfunctions_creates(backend, scope, resources))
-    backend.inventory(scope).save(seed.first_apply_inventory(session, resources))
+    _seed(aws, manifest)
     aws.proxy.reset_counts()
     code, text = _plan(manifest, f"endpoint_url={aws.url}")
     assert code == 0, text

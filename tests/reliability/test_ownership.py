@@ -136,6 +136,13 @@ def test_no_plan_touches_what_it_does_not_own_files_quick(
     _check_files_example(files_target, first, second, variant, others)
 
 
+def _tally(trial: Recorder, figures: dict[str, int]) -> None:
+    """One more example, and its figures added to the trial's totals."""
+    trial.size["examples"] = trial.size.get("examples", 0) + 1
+    for key, value in figures.items():
+        trial.extra[key] = trial.extra.get(key, 0) + value
+
+
 @pytest.mark.slow
 @given(first=flow_sets, second=flow_sets, variant=st.sampled_from([0, 1]), others=intruders)
 @_settings(SCALE.ownership_examples)
@@ -149,10 +156,7 @@ def test_no_plan_touches_what_it_does_not_own_files(
 ) -> None:
     assert isinstance(files_target, FilesTarget)
     trial.family, trial.backend = "ownership (property)", "files"
-    figures = _check_files_example(files_target, first, second, variant, others)
-    trial.size["examples"] = trial.size.get("examples", 0) + 1
-    for key, value in figures.items():
-        trial.extra[key] = trial.extra.get(key, 0) + value
+    _tally(trial, _check_files_example(files_target, first, second, variant, others))
     trial.check("no update/replace/move/delete of an object not marked rel/prod; deletes only from the inventory")
     trial.check("objects of others byte-identical after apply")
 
@@ -236,9 +240,6 @@ def test_no_plan_touches_what_it_does_not_own_argo(
 ) -> None:
     assert isinstance(argo_target, ArgoTarget)
     trial.family, trial.backend = "ownership (property)", "argo"
-    figures = _check_argo_example(argo_target, first, second, variant, others)
-    trial.size["examples"] = trial.size.get("examples", 0) + 1
-    for key, value in figures.items():
-        trial.extra[key] = trial.extra.get(key, 0) + value
+    _tally(trial, _check_argo_example(argo_target, first, second, variant, others))
     trial.check("no update/replace/move/delete of an object not labelled rel/prod; deletes only from the inventory")
     trial.check("objects of others untouched (resourceVersion) after apply")

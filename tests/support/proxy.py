@@ -881,8 +881,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.proxy", description=main.__doc__)
     parser.add_argument("--upstream", required=True, help="http://HOST:PORT to forward to")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the upstream")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds added to every call (latency trials)")
     args = parser.parse_args(argv)
-    proxy = start_proxy(args.upstream, port=args.port)
+    proxy = start_proxy(args.upstream, port=args.port, timeout=args.timeout)
+    if args.delay > 0:
+        delay = Delay(args.delay)
+
+        def every_call(request: ProxyRequest) -> Delay:
+            return delay
+
+        proxy.rules.append(every_call)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
