@@ -199,7 +199,7 @@ def _unchanged(
 ) -> LiveResource | None:
     """The live resource when a proven file is exactly what flowplan renders for ``resource``, else None.
 
-    The owner line names this scope, flow, address and spec hash (see :func:`_proven_owner`).
+    The owner line names this scope, flow, address and spec hash (see :func:`proven_owner`).
     """
     if proven is None or proven != _owner(resource, scope):
         return None
@@ -322,6 +322,8 @@ class FilesReader:
             for i, item in enumerate(answer):
                 if item[2] is None:  # the child could not read it: read it here, and say why if it fails
                     answer[i] = _scan_one(item[0], os.path.join(top, item[0]))
+                else:
+                    item.append(None)  # the bytes are read again only where the header does not prove them
             return answer
         return [_scan_one(rel, path) for rel, path in self._files()]
 
@@ -342,11 +344,7 @@ class FilesReader:
                 if live is not None:
                     state.owned[resource.address] = live
                     continue
-            data = (
-                item[3]
-                if len(item) > 3 and item[3] is not None
-                else _read_file(os.path.join(top, rel), missing_ok=True)
-            )
+            data = item[3] if item[3] is not None else _read_file(os.path.join(top, rel), missing_ok=True)
             if data is None:
                 continue  # removed since the scan: absent now
             owner, _, body_text = _split(data)

@@ -92,11 +92,6 @@ class ChildScan:
             return None
         return answer
 
-    def abandon(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-
 
 def _scan(top: str) -> list[list[Any]]:
     from backends.files import proven_owner, version_of, walk_files
