@@ -260,6 +260,16 @@ def parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = _READ_WORK
     return results
 
 
+def _inventory_pairs(scope: Scope, known: set[Address]) -> set[tuple[str, str]]:
+    """The (kind, namespace) pairs of the inventory's addresses on this backend."""
+    return {(a.kind, a.namespace) for a in known if a.backend == scope.backend and a.kind in RESOURCE_KINDS}
+
+
+def _in_kind_order(pairs: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    order = {k: i for i, k in enumerate(RESOURCE_KINDS)}
+    return sorted(pairs, key=lambda p: (order.get(p[0], 99), p[1]))
+
+
 class ArgoReader:
     """The :class:`~backends.base.Reader` of an argo backend."""
 
@@ -288,9 +298,8 @@ class ArgoReader:
                 namespace = self.settings.sensor_namespace if kind in ("Sensor", "EventSource") else None
                 pairs.add((kind, namespace or self.settings.namespace))
         else:
-            pairs |= {(a.kind, a.namespace) for a in known if a.backend == scope.backend and a.kind in RESOURCE_KINDS}
-        order = {k: i for i, k in enumerate(RESOURCE_KINDS)}
-        return sorted(pairs, key=lambda p: (order.get(p[0], 99), p[1]))
+            pairs |= _inventory_pairs(scope, known)
+        return _in_kind_order(pairs)
 
     def _owned(self, scope: Scope, pair: tuple[str, str]) -> list[LiveResource]:
         """One kind's owned objects, converted as soon as listed: the decoded JSON (managedFields,
@@ -316,11 +325,7 @@ class ArgoReader:
         known = self.remembered(scope)
         if not known:
             return
-        order = {k: i for i, k in enumerate(RESOURCE_KINDS)}
-        pairs = sorted(
-            {(a.kind, a.namespace) for a in known if a.backend == scope.backend and a.kind in RESOURCE_KINDS},
-            key=lambda p: (order[p[0]], p[1]),
-        )
+        pairs = _in_kind_order(_inventory_pairs(scope, known))
         before = Counter(self.kube.counts)
         listed = parallel(lambda pair: self._owned(scope, pair), pairs)
         counts = Counter(self.kube.counts)
