@@ -193,10 +193,54 @@ class Replayer:
         self.ssm.add_tags_to_resource(p["ResourceType"], p["ResourceId"], p["Tags"])
 
 
-def _app() -> Any:
+#: moto backends (package names) and botocore service models the Step Functions backend reaches.
+SERVICES = {
+    "stepfunctions": "stepfunctions",
+    "events": "events",
+    "scheduler": "scheduler",
+    "batch": "batch",
+    "ssm": "ssm",
+    "dynamodb": "dynamodb",
+    "resourcegroupstaggingapi": "resourcegroupstaggingapi",
+    "s3": "s3",
+    "sts": "sts",
+}
+
+
+def _dispatcher() -> Any:
+    """moto's request dispatcher with two costs of its own taken out, its answers unchanged.
+
+    Per request, moto's ``get_application`` lists its package directory and tries every service's
+    URL patterns under one lock to find the backend for a host, and the first requests for a service
+    each load its botocore model (``functools.cache`` does not stop ten threads missing at once).
+    Here the host → backend answer is memoised and the models and apps are built before serving, as
+    a long-running server has them: otherwise the emulator's CPU, not flowplan's calls, decides how
+    fast a parallel apply goes (issue 12's ``--parallelism`` budget).
+    """
+    from moto.core.utils import get_service_model, service_name_from_moto_package_name
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    moto_app = DomainDispatcherApplication(create_backend_app)
+    class Dispatcher(DomainDispatcherApplication):
+        def __init__(self) -> None:
+            super().__init__(create_backend_app)
+            self.hosts: dict[str | None, Any] = {}
+
+        def get_backend_for_host(self, host: str | None) -> Any:
+            if host in self.hosts:
+                return self.hosts[host]
+            found = self.hosts[host] = super().get_backend_for_host(host)
+            return found
+
+    dispatcher = Dispatcher()
+    for package, model in SERVICES.items():
+        get_service_model(model)
+        service_name_from_moto_package_name(package)
+        dispatcher.app_instances[package] = create_backend_app(package)  # type: ignore[arg-type]
+    return dispatcher
+
+
+def _app() -> Any:
+    moto_app = _dispatcher()
     lock = threading.Lock()
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
