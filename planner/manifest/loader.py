@@ -28,7 +28,7 @@ from planner.errors import FlowplanError, Location, ManifestError, Problem
 from planner.manifest import model as m
 from planner.manifest import schema as sch
 from planner.manifest.stepgraph import find_cycle, find_graph_problems
-from planner.manifest.templating import TemplateError, needs_render, referenced_vars, render
+from planner.manifest.templating import TemplateError, may_render, needs_render, referenced_vars, render
 from planner.manifest.units import UnitError, cpu_millis, duration_seconds, memory_bytes
 from planner.manifest.yamlsource import Source, dotted, parse_yaml, read_limited
 
@@ -157,7 +157,7 @@ def _load_source(
     if problem:
         ctx.problems.append(Problem(Location("--branch"), "", problem))
     variables, sensitive_vars, var_models = _resolve_vars(ctx, data, cli_vars or {}, var_files)
-    rendered, sensitive_values = _render_all(ctx, data, variables, sensitive_vars)
+    rendered, sensitive_values = _render_all(ctx, data, variables, sensitive_vars, templated=may_render(raw))
     for flow in _dict(rendered.get("flows")).values():
         for step in _dict(_dict(flow).get("steps")).values():
             for env in _dict(_dict(step).get("env")).values():
@@ -433,9 +433,12 @@ def _resolve_vars(
 
 
 def _render_all(
-    ctx: _Ctx, data: dict[str, Any], variables: Mapping[str, Any], sensitive_vars: set[str]
+    ctx: _Ctx, data: dict[str, Any], variables: Mapping[str, Any], sensitive_vars: set[str], *, templated: bool = True
 ) -> tuple[dict[str, Any], set[str]]:
+    """``data`` with every template rendered; ``templated=False`` (the file has no template syntax) skips the walk."""
     sensitive_values: set[str] = {str(variables[n]) for n in sensitive_vars if n in variables and variables[n] != ""}
+    if not templated:
+        return dict(data), sensitive_values
 
     unset = {name for name in _dict(data.get("vars")) if name not in variables}
 

@@ -184,6 +184,21 @@ def needs_render(text: str) -> bool:
     return "{" in text and ("{{" in text or "{%" in text or "{#" in text)
 
 
+# What in a YAML file's bytes could become "{{", "{%" or "{#" in a parsed string: the markers
+# themselves, a "{" written as an escape (\x7b, \u007b, \U0000007b) in a double-quoted scalar,
+# or a "{" before an escaped line break there, which joins the next line's "{" without a space.
+# (Plain, single-quoted and block scalars fold line breaks into spaces or keep them.)
+_YAML_MARKERS = re.compile(rb"\{[{%#]|\\(x|u00|U000000)7[bB]|\{\\\r?\n")
+
+
+def may_render(raw: bytes) -> bool:
+    """Whether any string parsed from this YAML text can hold template syntax.
+
+    False lets the loader skip looking at a large template-free manifest's million scalars.
+    """
+    return _YAML_MARKERS.search(raw) is not None
+
+
 class _Vars:
     """What ``vars`` is inside a template: ``vars.NAME`` and ``vars['NAME']``, nothing else.
 

@@ -285,14 +285,15 @@ def parse_yaml(raw: bytes | str, file: str) -> Source:
             loader.dispose()
         problems: list[Problem] = []
         data = None
+        converter = _Converter(file, problems)
         if root is not None:
             try:
-                data = _Converter(file, problems).convert(root, (), 0)
+                data = converter.convert(root, (), 0)
             except _Abort as exc:
                 raise ManifestError(Problem(_mark_loc(file, exc.mark), _short(exc.path), exc.message)) from None
     if problems:
         raise ManifestError(problems)
-    return Source(file, data, root)
+    return Source(file, data, root, _walked=converter.walked)
 
 
 def _reader_problem(text: str, file: str, exc: yaml.reader.ReaderError) -> Problem:
@@ -413,6 +414,10 @@ class _Converter:
         self.problems = problems
         self.memo: dict[int, tuple[Any, int]] = {}
         self.expanded = 0
+        #: ``Source._find``'s answers for every path to a non-string value, recorded on the way: the
+        #: loader asks for the position of every flow, step and trigger, and walking to each from the
+        #: root again was a twentieth of loading a large manifest. Strings are looked up on demand.
+        self.walked: dict[PathT, tuple[Node | None, Node | None, bool]] = {}
 
     def _problem(self, node: Node, path: PathT, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(_mark_loc(self.file, node.start_mark), dotted(path), message, hint))
@@ -457,7 +462,9 @@ class _Converter:
                     size += 1
                     self.expanded += 1
                     continue
-                value, child_size = self._convert(child, (*path, i), depth + 1, node.start_mark)
+                child_path = (*path, i)
+                self.walked[child_path] = (None, child, True)
+                value, child_size = self._convert(child, child_path, depth + 1, node.start_mark)
                 items.append(value)
                 size += child_size
             result = (items, size)
@@ -514,7 +521,9 @@ class _Converter:
                 size += 2
                 self.expanded += 1
                 continue
-            converted, child_size = self._convert(value, (*path, name), depth + 1, key.start_mark)
+            child_path = (*path, name)
+            self.walked[child_path] = (key, value, True)
+            converted, child_size = self._convert(value, child_path, depth + 1, key.start_mark)
             result[name] = converted
             size += 1 + child_size
         for merge_key, merge in merges:

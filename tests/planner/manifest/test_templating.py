@@ -9,7 +9,7 @@ import pytest
 
 from planner.errors import ManifestError
 from planner.manifest import load_manifest
-from planner.manifest.templating import TemplateError, referenced_vars, render
+from planner.manifest.templating import TemplateError, may_render, referenced_vars, render
 
 VARS: dict[str, Any] = {"registry": "ghcr.io/acme", "tag": "1.2", "replicas": 3, "debug": True, "items": "I"}
 
@@ -134,3 +134,46 @@ def test_templates_are_not_rendered_in_keys_or_var_defaults(tmp_path: Path) -> N
         "flows:\n  f:\n    image: '{{ vars.a }}'\n    steps:\n      start: {command: [run]}\n"
     )
     assert load_manifest(path).flows["f"].image == "{{ vars.b }}"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (b"a: {x: 1}\nb: [ {y: 2} ]\n", False),  # flow mappings are not templates
+        (b'a: "{ {"\n', False),
+        (b'a: "{{ vars.x }}"\n', True),
+        (b"a: x {% raw %}y{% endraw %}\n", True),
+        (b"a: x {# note #}\n", True),
+        (b'a: "\\x7b{ vars.x }}"\n', True),  # an escaped "{" in double quotes
+        (b'a: "\\u007B{ vars.x }}"\n', True),
+        (b'a: "\\U0000007b{ vars.x }}"\n', True),
+        (b'a: "{\\\n   { vars.x }}"\n', True),  # an escaped line break joins "{" and "{"
+    ],
+)
+def test_may_render_sees_every_way_yaml_can_spell_a_template(text: bytes, expected: bool) -> None:
+    assert may_render(text) is expected
+
+
+@pytest.mark.parametrize(
+    "image",
+    ['"{{ vars.tag }}"', '"\\x7b{ vars.tag }}"', '"\\u007b{ vars.tag }}"', '"{\\\n      { vars.tag }}"'],
+)
+def test_a_template_spelled_with_escapes_is_still_rendered(tmp_path: Path, image: str) -> None:
+    path = tmp_path / "flows.yaml"
+    path.write_text(
+        "version: 1\nproject: shop\nvars:\n  tag: {default: python:3.12}\n"
+        f"flows:\n  f:\n    image: {image}\n    steps:\n      start: {{command: [run]}}\n"
+    )
+    assert load_manifest(path).flows["f"].image == "python:3.12"
+
+
+def test_a_manifest_without_templates_loads_the_same_without_the_render_walk(tmp_path: Path) -> None:
+    path = tmp_path / "flows.yaml"
+    path.write_text(
+        "version: 1\nproject: shop\nvars:\n  secret: {default: hunter2, sensitive: true}\n"
+        "flows:\n  f:\n    image: python:3.12\n    steps:\n      start: {command: [run, '{x: 1}']}\n"
+    )
+    assert not may_render(path.read_bytes())
+    manifest = load_manifest(path)
+    assert manifest.flows["f"].steps["start"].command == ("run", "{x: 1}")
+    assert "hunter2" in manifest.sensitive_values  # a sensitive var's value is known without any template

@@ -6,7 +6,7 @@ import pytest
 
 from planner.errors import Location, ManifestError
 from planner.manifest import yamlsource
-from planner.manifest.yamlsource import dotted, parse_yaml
+from planner.manifest.yamlsource import Source, dotted, parse_yaml
 
 
 def _problems(text: str | bytes) -> list[str]:
@@ -168,3 +168,27 @@ def test_dotted() -> None:
     assert dotted(("flows", "train", "steps", "fit", "next", 0)) == "flows.train.steps.fit.next[0]"
     assert dotted(()) == ""
     assert dotted((0, "a")) == "[0].a"
+
+
+def test_positions_recorded_while_converting_are_the_ones_a_walk_from_the_root_finds() -> None:
+    text = (
+        "base: &base {image: py, env: {A: '1'}}\n"
+        "flows:\n"
+        "  f:\n"
+        "    <<: *base\n"
+        "    steps:\n"
+        "      start: {command: [run], next: [a, b]}\n"
+        "      a: {command: [x, {y: 1}]}\n"
+        "    triggers:\n"
+        "      - {event: e}\n"
+        "      - after: f\n"
+        "  g: *base\n"
+    )
+    recorded = parse_yaml(text, "flows.yaml")
+    assert recorded._walked  # the converter recorded the paths to containers
+    walking = Source(recorded.file, recorded.data, recorded.root)  # nothing recorded: every lookup walks
+    for path in list(recorded._walked):
+        assert recorded.locate(path) == walking.locate(path), path
+        assert recorded.locate_key(path) == walking.locate_key(path), path
+    for path in [("flows", "f", "image"), ("flows", "g", "env", "A"), ("flows", "f", "steps", "start", "next", 1)]:
+        assert recorded.locate_key(path) == walking.locate_key(path), path
