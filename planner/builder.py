@@ -171,7 +171,9 @@ def build_plan(
     if options.mode != "refresh-only":
         _guards(changes, views, options)
     all_desired = {a: r for v in views.values() for a, r in v.desired.items()}
-    order = ApplyOrder(changes, kind_ranks(all_desired.values()))
+    # Kind ranks only order deletes; without any, a plan needs no graph library at all.
+    deleting = any(c.action is Action.DELETE for c in changes)
+    order = ApplyOrder(changes, kind_ranks(all_desired.values()) if deleting else {})
     plan = Plan(
         changes=tuple(sorted(changes, key=lambda c: c.address.sort_key())),
         waves=order.waves(),

@@ -13,8 +13,6 @@ import copy
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from planner.manifest import IgnoreRule
 from planner.plan import ABSENT, FieldDiff
 from planner.resources import Address, digest, get_pointer, has_pointer, join_pointer, set_pointer, without
@@ -60,6 +58,8 @@ def field_diffs(
     right = dict(after) if after is not None else {}
     # threshold_to_diff_deeper=0: always go down to leaves (deepdiff otherwise reports a whole mapping
     # as changed when few keys are shared, which hides the one field a reviewer needs to see)
+    from deepdiff import DeepDiff  # ~0.1 s to import (with pydantic): a plan without changes never needs it
+
     tree = DeepDiff(left, right, view="tree", verbose_level=2, threshold_to_diff_deeper=0)
     result: list[FieldDiff] = []
     for report in tree.values():

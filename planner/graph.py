@@ -11,15 +11,26 @@ input gives the same order byte for byte.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from planner.plan import Action, ResourceChange
 from planner.resources import Address, Resource
 
+if TYPE_CHECKING:
+    import networkx
+
+
+def _nx() -> Any:
+    """networkx, imported when a graph is first needed: it takes ~0.17 s, and a plan without
+    changes (the CI drift check, most plans of a large deployment) never needs one."""
+    import networkx
+
+    return networkx
+
 
 def kind_ranks(resources: Iterable[Resource]) -> dict[tuple[str, str], int]:
     """Rank of each (backend, kind) in the dependency order of kinds: a dependency ranks lower."""
+    nx = _nx()
     graph = nx.DiGraph()
     for res in resources:
         node = (res.address.backend, res.address.kind)
@@ -48,16 +59,20 @@ class ApplyOrder:
 
     def __init__(self, changes: Sequence[ResourceChange], ranks: Mapping[tuple[str, str], int]) -> None:
         self.ranks = dict(ranks)
-        self.graph = nx.DiGraph()
         by_address = {c.address: c for c in changes}
         self.writes = [c for c in changes if c.action is not Action.DELETE]
         self.deletes = [c for c in changes if c.action is Action.DELETE]
-        for change in self.writes:
-            self.graph.add_node(change.address)
-            for dep in change.depends_on:
-                other = by_address.get(dep)
-                if other is not None and other.action is not Action.DELETE:
-                    self.graph.add_edge(dep, change.address)
+        #: The writes' dependency graph; None when there are no writes (no import of networkx).
+        self.graph: networkx.DiGraph | None = None
+        if self.writes:
+            graph = _nx().DiGraph()
+            for change in self.writes:
+                graph.add_node(change.address)
+                for dep in change.depends_on:
+                    other = by_address.get(dep)
+                    if other is not None and other.action is not Action.DELETE:
+                        graph.add_edge(dep, change.address)
+            self.graph = graph
         self.delete_levels: list[list[Address]] = []
         by_rank: dict[int, list[Address]] = {}
         for change in self.deletes:
@@ -73,8 +88,9 @@ class ApplyOrder:
     def waves(self) -> tuple[tuple[Address, ...], ...]:
         """Writes by longest distance from a root, then delete levels; each wave sorted by kind, then name."""
         depth: dict[Address, int] = {}
-        for node in nx.lexicographical_topological_sort(self.graph, key=str):
-            depth[node] = 1 + max((depth[p] for p in self.graph.predecessors(node)), default=-1)
+        if self.graph is not None:
+            for node in _nx().lexicographical_topological_sort(self.graph, key=str):
+                depth[node] = 1 + max((depth[p] for p in self.graph.predecessors(node)), default=-1)
         grouped: dict[int, list[Address]] = {}
         for node, d in depth.items():
             grouped.setdefault(d, []).append(node)
@@ -88,14 +104,16 @@ class ApplyOrder:
             rank = self._delete_rank[address]
             backend = address.backend
             return {a for a in self._backend_deletes.get(backend, set()) if self._delete_rank[a] > rank}
-        result = set(nx.descendants(self.graph, address)) if address in self.graph else set()
+        graph = self.graph
+        result = set(_nx().descendants(graph, address)) if graph is not None and address in graph else set()
         result |= self._backend_deletes.get(address.backend, set())
         return result
 
     def edges(self) -> list[tuple[Address, Address]]:
-        edges = list(self.graph.edges)
+        graph = self.graph
+        edges = list(graph.edges) if graph is not None else []
         writes = [c.address for c in self.writes]
-        sinks = [a for a in writes if self.graph.out_degree(a) == 0]
+        sinks = [a for a in writes if graph is not None and graph.out_degree(a) == 0]
         if self.delete_levels:
             for a in sinks:
                 for b in self.delete_levels[0]:

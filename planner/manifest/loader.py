@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
 import os
@@ -19,8 +20,6 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import jsonschema
 
 from planner import heap
 from planner import schedule as cronlib
@@ -248,11 +247,18 @@ def _kind_of(value: Any) -> str:
     return "a mapping"
 
 
-_SHELL_VALIDATOR = jsonschema.Draft202012Validator(sch.MANIFEST_SHELL)
-_FLOW_VALIDATOR = jsonschema.Draft202012Validator(sch.FLOW)
+@functools.cache
+def _validators() -> tuple[Any, Any]:
+    """jsonschema's validators of the shell and of one flow, made on the first invalid manifest.
+
+    Importing jsonschema costs a valid manifest's every load a tenth of a second for nothing.
+    """
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(sch.MANIFEST_SHELL), jsonschema.Draft202012Validator(sch.FLOW)
 
 
-def _schema_errors(data: Any) -> Iterable[tuple[PathT, jsonschema.ValidationError]]:
+def _schema_errors(data: Any) -> Iterable[tuple[PathT, Any]]:
     """jsonschema's errors with absolute paths, asking the fast check first.
 
     Valid manifests (the common case, and the large ones) never reach
@@ -262,13 +268,13 @@ def _schema_errors(data: Any) -> Iterable[tuple[PathT, jsonschema.ValidationErro
     if sch.check_manifest(data):
         return
     if not sch.check_shell(data):
-        for err in _SHELL_VALIDATOR.iter_errors(data):
+        for err in _validators()[0].iter_errors(data):
             yield tuple(err.absolute_path), err
     flows = data.get("flows") if isinstance(data, dict) else None
     if isinstance(flows, dict):
         for name, flow in flows.items():
             if not sch.check_flow(flow):
-                for err in _FLOW_VALIDATOR.iter_errors(flow):
+                for err in _validators()[1].iter_errors(flow):
                     yield ("flows", name, *err.absolute_path), err
 
 

@@ -301,3 +301,45 @@ def test_the_child_scan_runs_beside_a_compile_only(tmp_path: Path, monkeypatch: 
     assert result.code == 0, result.out + result.err
     assert "changed" in result.out or "updated" in result.out
     assert len(started) == 1
+
+
+_IMPORTS = """
+import json, sys
+from planner.cli import run
+code = run(sys.argv[1:])
+heavy = ("networkx", "deepdiff", "jsonschema")
+print(json.dumps({"code": code, "loaded": sorted(m for m in heavy if m in sys.modules)}))
+"""
+
+
+def _plan_imports(directory: Path, *extra: str) -> dict[str, Any]:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORTS, "plan", "-f", str(directory / "flows.yaml"), "--detailed-exitcode", *extra],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def test_a_plan_without_changes_imports_no_graph_diff_or_schema_library(tmp_path: Path) -> None:
+    """A no-change plan (CI's drift check, most plans of a large deployment) loads none of them: ~0.3 s."""
+    project = _files_project(tmp_path)
+    assert _plan_imports(tmp_path) == {"code": 0, "loaded": []}
+    # ... and each is loaded where it is needed: changed bodies are diffed and their writes ordered,
+    # deletes are ordered by kind, an invalid manifest is explained by jsonschema
+    manifest = tmp_path / "flows.yaml"
+    text = manifest.read_text()
+    assert "Europe/Berlin" in text
+    manifest.write_text(text.replace("Europe/Berlin", "UTC"))
+    assert _plan_imports(tmp_path) == {"code": 2, "loaded": ["deepdiff", "networkx"]}
+    manifest.write_text(text.replace("protect: true", "protect: false"))
+    assert project.run("apply", "--auto-approve").code == 0  # protected flows are never destroyed
+    assert _plan_imports(tmp_path, "--destroy", "--allow-destroy") == {"code": 2, "loaded": ["networkx"]}
+    manifest.write_text(text.replace("version: 1", "version: 1\nbogus: 1", 1))
+    assert _plan_imports(tmp_path) == {"code": 1, "loaded": ["jsonschema"]}
