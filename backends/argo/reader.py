@@ -44,6 +44,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from backends.argo import list_scan
 from backends.argo.client import (
     FIELD_MANAGER,
     KINDS,
@@ -284,6 +285,8 @@ class ArgoReader:
         self.remembered = remembered
         #: Owned listings made by :meth:`prefetch`, per scope and (kind, namespace), and their call counts.
         self._early: dict[Scope, tuple[dict[tuple[str, str], list[LiveResource]], Counter[str]]] = {}
+        #: Listings :meth:`prefetch` handed to a second process (large deployments), per scope.
+        self._children: dict[Scope, list_scan.ChildListing] = {}
 
     def targets(self, scope: Scope, desired: Sequence[Resource]) -> list[tuple[str, str]]:
         """(kind, namespace) pairs to list: those of desired resources and of the inventory's addresses.
@@ -321,11 +324,24 @@ class ArgoReader:
         those the inventory names are listed now; :meth:`read` lists any other pair the
         desired resources add, so no call is made twice or in vain. Without an inventory
         (a first plan) nothing is listed early.
+
+        A large deployment (:data:`backends.argo.list_scan.IN_CHILD_FROM` addresses) is listed by
+        a second process instead, on the other core, and so is one whose listing the CLI started
+        before loading the manifest (:mod:`planner.cli.speculate`), which is adopted here.
         """
         known = self.remembered(scope)
+        adopted = list_scan.adopt(self.kube, scope)
+        if adopted is not None:
+            # started by the CLI before the manifest was loaded; :meth:`read` lists any pair it lacks
+            self._children[scope] = adopted
+            return
         if not known:
             return
         pairs = _in_kind_order(_inventory_pairs(scope, known))
+        if len(known) >= list_scan.IN_CHILD_FROM and list_scan.ChildListing.usable(self.kube):
+            # a large deployment: listed, decoded and hashed on the other core (backends/argo/list_scan.py)
+            self._children[scope] = list_scan.ChildListing(self.kube, scope, pairs)
+            return
         before = Counter(self.kube.counts)
         listed = parallel(lambda pair: self._owned(scope, pair), pairs)
         counts = Counter(self.kube.counts)
@@ -340,6 +356,10 @@ class ArgoReader:
             if kind_name not in KINDS:
                 raise BackendError(f"the argo backend cannot read objects of kind {kind_name!r}")
         early, early_counts = self._early.pop(scope, ({}, Counter()))
+        child = self._children.pop(scope, None)
+        if child is not None:
+            # None: the child failed somehow; everything is listed here, where errors are reported as usual
+            early, early_counts = child.finish(desired) or ({}, Counter())
         rest = [pair for pair in pairs if pair not in early]
         listed = dict(zip(rest, parallel(lambda pair: self._owned(scope, pair), rest), strict=True))
         listed.update(early)

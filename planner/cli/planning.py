@@ -44,12 +44,15 @@ def make_plan(
     allow_destroy: bool = False,
     plan_options: PlanOptions | None = None,
 ) -> tuple[Session, PlanResult]:
-    session = load(options)
-    if plan_options is None:
-        plan_options = PlanOptions(
-            targets=tuple(targets), mode="destroy" if destroy else "normal", allow_destroy=allow_destroy
-        )
-    result = build_plan(session.manifest, session.backends, session.provenance, plan_options)
+    from planner.cli.speculate import speculative_listings
+
+    with speculative_listings(options):  # a large Argo deployment is listed while its manifest loads
+        session = load(options)
+        if plan_options is None:
+            plan_options = PlanOptions(
+                targets=tuple(targets), mode="destroy" if destroy else "normal", allow_destroy=allow_destroy
+            )
+        result = build_plan(session.manifest, session.backends, session.provenance, plan_options)
     return session, result
 
 

@@ -18,6 +18,9 @@ import io
 import math
 from pathlib import Path
 
+import pytest
+
+from backends.argo import list_scan
 from backends.argo.client import PAGE_SIZE
 from backends.base import Scope
 from bench import generate, seed
@@ -37,7 +40,11 @@ def _plan(manifest: Path, var: str, *extra: str) -> tuple[int, str]:
     return code, out.getvalue()
 
 
-def test_argo_no_change_plan_of_771_objects_makes_only_paged_lists(k8s_proxy: ProxyEnv, tmp_path: Path) -> None:
+@pytest.mark.parametrize("in_child", [False, True], ids=["listed in process", "listed by a second process"])
+def test_argo_no_change_plan_of_771_objects_makes_only_paged_lists(
+    k8s_proxy: ProxyEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_child: bool
+) -> None:
+    monkeypatch.setattr(list_scan, "IN_CHILD_FROM", 1 if in_child else 10**9)  # 10,000 flows: a second process
     flows = 250
     manifest = tmp_path / "flows.yaml"
     manifest.write_text(generate.generate(flows, "argo"))
