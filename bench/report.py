@@ -184,6 +184,13 @@ FIXES = (
         "load of 10,000 flows 5.3–6.3 s → 4.3–5.1 s (A/B, same minutes)",
     ),
     (
+        "`planner/render/common.py` `friendly`, `planner/schedule.py` `_is_regular_day` (session 16)",
+        "an apply prints its plan before writing: 40 fields of each of 1,000 creates spelled pointer by pointer, "
+        "and every cron checked the same 1,461 reference days for DST on its own",
+        "both memoised (pure functions of a pointer, and of a day and zone)",
+        "Argo --parallelism 10 apply of 999 creates 5.1–5.9 s → 4.8–4.9 s (speed-up over 1: 4.5–5.3× → 5.4–5.5×)",
+    ),
+    (
         "`planner/graph.py`, `diff.py`, `loader.py` imports (session 16)",
         "every plan imported networkx, deepdiff (with pydantic) and jsonschema",
         "each is imported where it is needed: a no-change plan of a valid manifest imports none (a test checks)",

@@ -524,8 +524,12 @@ def runs_per_day(expr: str | CronExpr, timezone: str) -> float:
     return total / REFERENCE_DAYS
 
 
+@functools.lru_cache(maxsize=16384)
 def _is_regular_day(day: date, zone: tzinfo) -> bool:
-    """True when the UTC offset is the same all day, so every wall-clock time exists once."""
+    """True when the UTC offset is the same all day, so every wall-clock time exists once.
+
+    Memoised: every cron of a zone asks about the same 1,461 reference days (issue 12).
+    """
     first = datetime.combine(day, time(0, 0)).replace(tzinfo=zone).utcoffset()
     last = datetime.combine(day, time(23, 59, 59)).replace(tzinfo=zone).utcoffset()
     return first == last

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import re
@@ -117,8 +118,12 @@ def _count_leaves(value: Any) -> int:
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
+@functools.lru_cache(maxsize=65536)
 def friendly(pointer: str) -> str:
-    """``/spec/templates/1/container/image`` → ``spec.templates[1].container.image``; odd keys quoted."""
+    """``/spec/templates/1/container/image`` → ``spec.templates[1].container.image``; odd keys quoted.
+
+    Memoised: a plan of 1,000 creates shows 40 fields of each, the same few hundred pointers (issue 12).
+    """
     if pointer in ("", "/"):
         return "(whole object)"
     out = ""
