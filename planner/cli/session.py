@@ -94,14 +94,20 @@ class Session:
         return Path(self.options.file).resolve().parent
 
 
-def load(options: ManifestOptions, *, open_backends: bool = True, only: Sequence[str] = ()) -> Session:
-    manifest = load_manifest(
+def load_options(options: ManifestOptions, *, raw: bytes | None = None) -> Manifest:
+    """The manifest ``options`` name, loaded with its vars, var files and branch (``raw``: other bytes)."""
+    return load_manifest(
         options.file,
         cli_vars=dict(options.cli_vars),
         var_files=options.var_files,
         branch=options.branch,
         enable_schedules=options.enable_schedules,
+        raw=raw,
     )
+
+
+def load(options: ManifestOptions, *, open_backends: bool = True, only: Sequence[str] = ()) -> Session:
+    manifest = load_options(options)
     SECRETS.update(s for s in manifest.sensitive_values if s)
     directory = Path(options.file).resolve().parent
     provenance = Provenance(__version__, manifest.digest, git_commit(directory))
@@ -120,4 +126,14 @@ def load(options: ManifestOptions, *, open_backends: bool = True, only: Sequence
     return session
 
 
-__all__ = ["SECRETS", "FlowplanError", "ManifestOptions", "Session", "git_commit", "load", "parse_vars", "scrub"]
+__all__ = [
+    "SECRETS",
+    "FlowplanError",
+    "ManifestOptions",
+    "Session",
+    "git_commit",
+    "load",
+    "load_options",
+    "parse_vars",
+    "scrub",
+]

@@ -73,16 +73,9 @@ def _start(options: ManifestOptions) -> None:
     from backends.argo import list_scan
     from backends.argo.backend import ArgoBackend
     from backends.base import Scope
-    from planner.manifest import load_manifest
+    from planner.cli.session import load_options
 
-    manifest = load_manifest(
-        options.file,
-        cli_vars=dict(options.cli_vars),
-        var_files=options.var_files,
-        branch=options.branch,
-        enable_schedules=options.enable_schedules,
-        raw=cut.encode(),
-    )
+    manifest = load_options(options, raw=cut.encode())
     for spec in manifest.backends.values():
         if spec.type != "argo":
             continue
