@@ -24,6 +24,7 @@ never decides anything the parent would not.
 
 from __future__ import annotations
 
+import atexit
 import subprocess
 import sys
 import threading
@@ -53,6 +54,20 @@ def _volatile() -> tuple[str, ...]:
     return VOLATILE_PATHS
 
 
+#: Children not yet read back or abandoned: stopped when flowplan exits (a plan that failed before
+#: reading its listing leaves no process behind, still calling the cluster).
+_RUNNING: set[ChildListing] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+@atexit.register
+def _stop_running() -> None:
+    with _RUNNING_LOCK:
+        children = list(_RUNNING)
+    for child in children:
+        child.abandon()
+
+
 class ChildListing:
     """A running child listing; :meth:`finish` is None when the parent must list itself."""
 
@@ -66,17 +81,21 @@ class ChildListing:
             "scope": [scope.backend, scope.project, scope.branch],
             "pairs": [list(pair) for pair in self.pairs],
         }
+        self.process: subprocess.Popen[bytes] | None = None
         try:
-            self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
+            self.process = subprocess.Popen(
                 COMMAND,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
             )
+            with _RUNNING_LOCK:
+                _RUNNING.add(self)
             assert self.process.stdin is not None
             self.process.stdin.write(orjson.dumps(request) + b"\n")
             self.process.stdin.flush()
         except OSError:
+            self.abandon()
             self.process = None
 
     @staticmethod
@@ -91,6 +110,8 @@ class ChildListing:
         process = self.process
         if process is None:
             return None
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self)
         volatile = _volatile()
         mine = {str(r.address): r for r in desired if r.volatile_paths == volatile}
         assert process.stdin is not None and process.stdout is not None
@@ -118,6 +139,8 @@ class ChildListing:
 
     def abandon(self) -> None:
         """Stop a child whose answer is not wanted (the plan ended before reading it)."""
+        with _RUNNING_LOCK:
+            _RUNNING.discard(self)
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()

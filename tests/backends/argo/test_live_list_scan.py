@@ -141,3 +141,18 @@ def test_a_speculative_listing_for_another_scope_is_not_adopted_and_is_stopped(c
 )
 def test_first_lines_keep_everything_but_the_flows_after_the_first(text: str, expected: str | None) -> None:
     assert speculate.first_lines(text) == expected
+
+
+def test_a_listing_never_read_back_is_stopped_when_flowplan_exits(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan that fails before reading its listing (a compile error) leaves no process calling the cluster."""
+    manifest = load_manifest(cluster.manifest, cli_vars={"namespace": NAMESPACE, "sensor_namespace": NAMESPACE})
+    spec = next(s for s in manifest.backends.values() if s.type == "argo")
+    scope = Scope(spec.name, manifest.project, manifest.branch)
+    backend = ArgoBackend(spec, scope)
+    monkeypatch.setattr(list_scan, "COMMAND", [sys.executable, "-c", "import time; time.sleep(60)"])
+    child = list_scan.ChildListing(backend.kube, scope, [("CronWorkflow", NAMESPACE)])
+    assert child in list_scan._RUNNING and child.process is not None and child.process.poll() is None
+    list_scan._stop_running()  # what the interpreter runs at exit
+    assert child.process.poll() is not None and child not in list_scan._RUNNING
