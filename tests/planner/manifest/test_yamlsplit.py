@@ -119,6 +119,7 @@ def test_a_failing_second_process_leaves_the_parse_to_the_first(
         "version: 1\nflows: {a: {x: 1}, b: {y: 2}}\n",  # a flow mapping
         "version: 1\nflows:\n  a: {x: 1}\n",  # one flow
         "%YAML 1.1\n---\nflows:\n  a: {x: 1}\n  b: {y: 2}\n",  # a directive
+        "base: &b {x: 1}\nflows:\n  a: {x: 1}\n  b:\n    <<: *b\n",  # a merge key after the cut
         "version: 1\n",
     ],
 )
