@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 from collections.abc import Iterator
 
 from planner.cli.session import ManifestOptions
@@ -26,27 +25,16 @@ from planner.cli.session import ManifestOptions
 #: Smaller manifests load in well under a second: nothing to gain from starting early.
 SPECULATE_FROM = 256 * 1024
 
-_FLOWS = re.compile(r"^flows:[ \t]*(#.*)?\r?$", re.M)
-_TOP = re.compile(r"^[^\s#-]", re.M)
-_KEY = re.compile(r"^([ \t]+)[^\s#-]", re.M)
-
 
 def first_lines(text: str) -> str | None:
     """The manifest with only its first flow under ``flows:``; None when its layout is not the usual one."""
-    found = _FLOWS.search(text)
+    from planner.manifest.yamlsplit import flow_start
+
+    found = flow_start(text, 0.0)  # the second flow: where the cut begins
     if found is None:
-        return None
-    body_start = found.end() + 1
-    following = _TOP.search(text, body_start)
-    body_end = following.start() if following else len(text)
-    first = _KEY.search(text, body_start, body_end)
-    if first is None:
-        return None
-    indent = first.group(1)
-    second = re.compile(rf"^{re.escape(indent)}[^\s#-]", re.M).search(text, first.end(), body_end)
-    if second is None:
         return None  # one flow only: the manifest is its own cut
-    return text[: second.start()] + text[body_end:]
+    second, body_end = found
+    return text[:second] + text[body_end:]
 
 
 @contextlib.contextmanager

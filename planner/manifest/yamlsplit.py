@@ -61,10 +61,10 @@ class Cut:
     offset: int
 
 
-def cut(text: str) -> Cut | None:
-    """The file cut in the middle of its flows; None when it is not the usual layout."""
-    if _DIRECTIVE.search(text):
-        return None
+def flow_start(text: str, share: float) -> tuple[int, int] | None:
+    """Where the first flow after ``share`` of the top-level block ``flows:`` mapping starts (not its
+    first flow), and where the block ends; None when the file is not laid out that way or that flow
+    does not exist."""
     found = _FLOWS.search(text)
     if found is None:
         return None
@@ -75,11 +75,20 @@ def cut(text: str) -> Cut | None:
     if first is None:
         return None
     key = re.compile("\n" + re.escape(first.group(1)) + r"[^\s#-]")
-    # the first flow that starts after HEAD_SHARE of the block's bytes
-    second = key.search(text, max(first.end(), body_start + int((body_end - body_start) * HEAD_SHARE)), body_end)
+    second = key.search(text, max(first.end(), body_start + int((body_end - body_start) * share)), body_end)
     if second is None:
         return None
-    middle = second.start() + 1
+    return second.start() + 1, body_end
+
+
+def cut(text: str) -> Cut | None:
+    """The file cut in the middle of its flows; None when it is not the usual layout."""
+    if _DIRECTIVE.search(text):
+        return None
+    found = flow_start(text, HEAD_SHARE)
+    if found is None:
+        return None
+    middle, body_end = found
     tail_text = text[middle:body_end]
     if "<<" in tail_text:
         return None  # merge keys: one parse places merged keys at their anchor, the way the loader expects
