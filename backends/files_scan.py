@@ -21,11 +21,12 @@ ever saves time, it never decides anything the parent would not.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from typing import Any
 
 import orjson
+
+from planner.child import Child
 
 #: Smaller deployments are checked in process: starting the child costs about half a second of CPU.
 IN_CHILD_FROM = 2_000
@@ -59,30 +60,11 @@ class ChildScan:
     """A running child scan of ``top``; :meth:`result` is None when the parent must scan itself."""
 
     def __init__(self, top: str) -> None:
-        try:
-            self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
-                [sys.executable, "-m", "backends.files_scan"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            )
-            assert self.process.stdin is not None
-            self.process.stdin.write(os.fsencode(top))
-            self.process.stdin.close()
-        except OSError:
-            self.process = None
+        self.child = Child([sys.executable, "-m", "backends.files_scan"], os.fsencode(top))
 
     def result(self) -> list[list[Any]] | None:
-        if self.process is None:
-            return None
-        assert self.process.stdout is not None
-        try:
-            out = self.process.stdout.read()  # the child has its answer ready, or is still working
-            self.process.stdout.close()
-            self.process.wait()
-        except OSError:
-            return None
-        if self.process.returncode != 0:
+        out = self.child.answer()
+        if out is None:
             return None
         try:
             answer = orjson.loads(out)

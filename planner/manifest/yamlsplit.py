@@ -20,14 +20,13 @@ about a manifest is exactly what the one-process parse says.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from planner.child import Child
 from planner.errors import ManifestError
 from planner.manifest.yamlsource import Source, decode, parse_yaml
 
@@ -110,42 +109,20 @@ def parse_split(raw: bytes, file: str) -> Source | None:
     pieces = cut(text)
     if pieces is None:
         return None
+    child = Child(COMMAND, pieces.tail.encode())
     try:
-        child = subprocess.Popen(COMMAND, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-    except OSError:
-        return None
-    try:
-        assert child.stdin is not None and child.stdout is not None
-        # written by a thread: the pipe holds 64 KB, and the child reads it only once Python has started
-        writer = threading.Thread(target=_send, args=(child.stdin, pieces.tail.encode()), daemon=True)
-        writer.start()
-        try:
-            head = parse_yaml(pieces.head, file)
-        except ManifestError:
-            return None
-        out = child.stdout.read()
-        child.stdout.close()
-        child.wait()
-    except OSError:
+        head = parse_yaml(pieces.head, file)
+        out = child.answer()
+    except ManifestError:
         return None
     finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    if child.returncode != 0:
+        child.stop()  # no-op once it answered
+    if out is None:
         return None
     try:
         return _merged(head, orjson.loads(out), pieces.offset)
     except (ValueError, KeyError, TypeError):
         return None  # an answer that is not what the child writes: parse it whole
-
-
-def _send(pipe: Any, data: bytes) -> None:
-    try:
-        pipe.write(data)
-        pipe.close()
-    except OSError:
-        pass  # the child died: its exit code says so
 
 
 def _merged(head: Source, answer: dict[str, Any], offset: int) -> Source | None:

@@ -244,7 +244,8 @@ def test_a_file_removed_after_the_scan_is_absent(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(files_backend, "IN_CHILD_FROM", 1)
     reader, scope, desired = _reader(tmp_path)
     reader.begin(scope)
-    process = reader._children[scope].process
+    process = reader._children[scope].child.process
+    assert process is not None
     deadline = time.monotonic() + 60
     while process.poll() is None and time.monotonic() < deadline:  # the child has scanned and answered
         time.sleep(0.05)
