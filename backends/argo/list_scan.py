@@ -48,6 +48,11 @@ IN_CHILD_FROM = 2_000
 COMMAND: list[str] = [sys.executable, "-m", "backends.argo.list_scan"]
 
 
+def _cluster(settings: ClusterSettings) -> dict[str, Any]:
+    """The cluster settings as JSON (the child's request, and part of a listing's identity)."""
+    return {**asdict(settings), "base_dir": str(settings.base_dir)}
+
+
 def _volatile() -> tuple[str, ...]:
     from backends.argo.compile import VOLATILE_PATHS
 
@@ -73,9 +78,8 @@ class ChildListing:
 
     def __init__(self, kube: Kube, scope: Scope, pairs: Sequence[tuple[str, str]]) -> None:
         self.pairs = list(pairs)
-        settings = kube.connection.settings
         request = {
-            "cluster": {**asdict(settings), "base_dir": str(settings.base_dir)},
+            "cluster": _cluster(kube.connection.settings),
             "timeout": list(kube.timeout),
             "retry": asdict(kube.retry),
             "scope": [scope.backend, scope.project, scope.branch],
@@ -155,8 +159,7 @@ _SPECULATIVE_LOCK = threading.Lock()
 
 def _key(kube: Kube, scope: Scope) -> tuple[Any, ...]:
     """What must be equal for a listing to be the one a reader would make: cluster, client settings, scope."""
-    settings = kube.connection.settings
-    return (orjson.dumps({**asdict(settings), "base_dir": str(settings.base_dir)}), tuple(kube.timeout),
+    return (orjson.dumps(_cluster(kube.connection.settings)), tuple(kube.timeout),
             orjson.dumps(asdict(kube.retry)), scope)  # fmt: skip
 
 
