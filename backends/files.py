@@ -30,7 +30,11 @@ from typing import Any, overload
 import orjson
 import yaml
 
-from backends.base import (
+from backends.files_scan import IN_CHILD_FROM, ChildScan, count_at_least
+from planner import heap
+from planner.contract import (
+    Backend,
+    Capabilities,
     CompileContext,
     Compiler,
     Inventory,
@@ -38,11 +42,11 @@ from backends.base import (
     LiveState,
     Lock,
     LockInfo,
+    Reader,
     Scope,
+    Writer,
     lock_held,
 )
-from backends.files_scan import IN_CHILD_FROM, ChildScan, count_at_least
-from planner import heap
 from planner.errors import BackendError, ConflictError, LockError, ManifestError, Problem
 from planner.manifest import Backend as BackendSpec
 from planner.resources import (
@@ -298,7 +302,7 @@ class _SensitiveGuard:
         return resources
 
 
-class FilesReader:
+class FilesReader(Reader):
     def __init__(self, target: Path) -> None:
         self.target = target
         self._children: dict[Scope, ChildScan] = {}
@@ -397,7 +401,7 @@ class FilesReader:
         return parsed
 
 
-class FilesWriter:
+class FilesWriter(Writer):
     def __init__(self, target: Path, scope: Scope, provenance: dict[str, str], dry_run: bool):
         self.target = target
         self.provenance = provenance
@@ -604,8 +608,10 @@ class FileLock:
         return holder
 
 
-class FilesBackend:
+class FilesBackend(Backend):
     """A ``type: files`` backend opened for one manifest."""
+
+    capabilities = Capabilities(operate=True, leftovers=True)
 
     def __init__(self, spec: BackendSpec, manifest_dir: Path, scope: Scope, provenance: dict[str, str]) -> None:
         self.spec = spec
@@ -628,7 +634,7 @@ class FilesBackend:
             self.clean_leftovers()  # apply holds the lock: temporary files here were left by a killed apply
         return FilesWriter(self.target, self.scope, self.provenance, dry_run)
 
-    def leftovers(self) -> list[Path]:
+    def leftovers(self) -> list[Path]:  # type: ignore[override]
         """Temporary files a killed apply left (its atomic writes' ``.NAME.XXXXXXXX.tmp``), here and in .flowplan/."""
         found: list[Path] = []
         for folder in (self.target, self.state_dir):
@@ -640,7 +646,7 @@ class FilesBackend:
                 )
         return sorted(found)
 
-    def clean_leftovers(self) -> list[Path]:
+    def clean_leftovers(self) -> list[Path]:  # type: ignore[override]
         """Remove :meth:`leftovers` (only under the lock: a live apply's temporary files are not leftovers)."""
         removed = self.leftovers()
         for path in removed:

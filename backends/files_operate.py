@@ -2,7 +2,7 @@
 
 The files backend renders manifests into a directory that Argo CD (or ``kubectl apply -R``) syncs
 to a cluster. It runs nothing, so it has no runs to report, no trigger plumbing to check and no
-way to start a run: those calls raise :class:`~backends.base.NotSupported` with what to do
+way to start a run: those calls raise :class:`~planner.contract.NotSupported` with what to do
 instead. What it does hold is every branch's inventory (``.flowplan/<backend>/<project>-<branch>.json``)
 and every rendered file's owner header, which is what ``flowplan branches`` lists.
 
@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from backends.base import (
+from backends.files import JsonFileInventory, _split
+from planner.contract import (
     BranchInfo,
     FlowTarget,
     LiveState,
@@ -29,7 +30,6 @@ from backends.base import (
     TriggerHealth,
     Writer,
 )
-from backends.files import JsonFileInventory, _split
 
 if TYPE_CHECKING:
     from backends.files import FilesBackend
@@ -38,7 +38,7 @@ __all__ = ["FilesOperator"]
 
 
 class FilesOperator:
-    """The :class:`~backends.base.Operator` of a ``type: files`` backend."""
+    """The :class:`~planner.contract.Operator` of a ``type: files`` backend."""
 
     def __init__(self, backend: FilesBackend) -> None:
         self.backend = backend

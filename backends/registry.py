@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, Compiler, Scope
+from planner.contract import Backend, Compiler, Scope
 from planner.errors import BackendError
 from planner.manifest import Backend as BackendSpec
 from planner.resources import Provenance

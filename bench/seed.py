@@ -22,9 +22,9 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from backends.base import Backend, CompileContext, InventoryEntry, InventoryState, Revision, Scope
 from bench import servers
 from planner.cli.session import ManifestOptions, Session, load
+from planner.contract import Backend, CompileContext, InventoryEntry, InventoryState, Revision, Scope
 from planner.resources import Resource, canonical_json
 
 CHUNK = 2000

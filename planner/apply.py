@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from backends.base import Backend, InventoryEntry, InventoryState, Lock, LockInfo, Revision, lock_ttl
 from planner.builder import BackendView, PlanResult
+from planner.contract import Backend, InventoryEntry, InventoryState, Lock, LockInfo, Revision, lock_ttl
 from planner.errors import ApplyError, ConflictError, FlowplanError, LockError
 from planner.plan import Action, Plan, ResourceChange
 from planner.resources import Address, Provenance, Resource, canonical_json, get_pointer, set_pointer, spec_hash
@@ -40,7 +40,7 @@ MAX_REVISIONS = 100
 class ApplyOptions:
     parallelism: int = 10
     dry_run: bool = False
-    #: Seconds the lock lives without renewal; ``FLOWPLAN_LOCK_TTL`` when set (see backends.base.lock_ttl).
+    #: Seconds the lock lives without renewal; ``FLOWPLAN_LOCK_TTL`` when set (see planner.contract.lock_ttl).
     lock_ttl: float = field(default_factory=lock_ttl)
     operation: str = "apply"
 
@@ -187,12 +187,7 @@ def apply_plan(
         elif change.action in (Action.UPDATE, Action.ADOPT):
             writer.update(_resource(change), _live(change))
         elif change.action is Action.REPLACE:
-            replace_fn = getattr(writer, "replace", None)
-            if replace_fn is not None:
-                replace_fn(_resource(change), _live(change))
-            else:
-                writer.delete(_live(change))
-                writer.create(_resource(change))
+            writer.replace(_resource(change), _live(change))
         elif change.action is Action.DELETE:
             writer.delete(_live(change))
         elif change.action is Action.MOVE:
@@ -360,7 +355,7 @@ def _clean_up_moves(
     """
     troubled = set(outcome.failed) | set(outcome.skipped)
     ready = [c for c in deferred if not (order.dependents(c.address) & troubled)]
-    ranks = getattr(order, "ranks", {})
+    ranks = order.ranks
     ready.sort(key=lambda c: (-ranks.get((c.address.backend, c.address.kind), 0), c.address.sort_key()))
     for change in ready:
         assert change.moved_from is not None

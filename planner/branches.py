@@ -2,7 +2,7 @@
 
 Branch deployments (Metaflow's ``@project`` branches: ``--branch pr-42``) run beside production
 and are forgotten once their pull request merges. Each backend's operator lists them from its
-inventories and from the project's markers (:class:`~backends.base.BranchInfo`); this module turns
+inventories and from the project's markers (:class:`~planner.contract.BranchInfo`); this module turns
 that into one JSON-ready view and picks the stale ones. Pure: the clock is a parameter.
 
 A branch is pruned only when it is not production (``prod`` is never pruned this way), its last
@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from backends.base import BranchInfo
+from planner.contract import BranchInfo
 from planner.errors import FlowplanError
 
 __all__ = [

@@ -18,7 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from backends.base import (
+from planner import __version__, heap
+from planner.contract import (
     Backend,
     CompileContext,
     InventoryEntry,
@@ -27,7 +28,6 @@ from backends.base import (
     Reader,
     Scope,
 )
-from planner import __version__, heap
 from planner.diff import comparison_form, field_diffs, ignored_pointers, keep_live_values
 from planner.errors import ManifestError, PlanError
 from planner.graph import ApplyOrder, kind_ranks
@@ -160,7 +160,7 @@ def build_plan(
         result = _plan_backend(manifest, view, options)
         changes.extend(result.changes)
         conflicts.extend(result.conflicts)
-        warnings.extend(getattr(view.backend, "warnings", lambda: ())())  # e.g. TLS verification off
+        warnings.extend(view.backend.warnings())  # e.g. TLS verification off
         warnings.extend(result.warnings)
         untracked.extend(result.untracked)
         unchanged += result.unchanged
@@ -226,18 +226,14 @@ def _in_background(fn: Callable[..., T], *args: Any) -> concurrent.futures.Futur
 def _prefetch(backend: Backend, reader: Reader, scope: Scope, begin_early: bool = True) -> InventoryState:
     """The scope's inventory, and the reader's early reads where it makes them.
 
-    Two optional reader hooks (``backends.base.Reader``): ``begin(scope)`` starts reading that needs
-    nothing at all (files: a second process checks a large deployment's files) and returns at once;
-    ``prefetch(scope)`` reads what the loaded inventory names (argo: the listings). ``read`` then
-    uses what they found and reads the rest.
+    The reader's read-ahead hooks (:class:`planner.contract.Reader`): ``begin(scope)`` starts reading
+    that needs nothing at all and returns at once; ``prefetch(scope)`` reads what the loaded
+    inventory names (argo: the listings). ``read`` then uses what they found and reads the rest.
     """
-    begin = getattr(reader, "begin", None)
-    if begin is not None and begin_early:
-        begin(scope)
+    if begin_early:
+        reader.begin(scope)
     inventory = backend.inventory(scope).load()
-    prefetch = getattr(reader, "prefetch", None)
-    if prefetch is not None:
-        prefetch(scope)
+    reader.prefetch(scope)
     return inventory
 
 

@@ -1,6 +1,6 @@
 """What was applied, by whom, from which commit: the inventory's revisions as a report.
 
-Every apply appends a :class:`~backends.base.Revision` to the inventory of each backend it changed
+Every apply appends a :class:`~planner.contract.Revision` to the inventory of each backend it changed
 (see :mod:`planner.apply`). This module turns them into one JSON-ready view — the same dict feeds the
 text, Markdown and JSON renderings, so the three never disagree — and reads back the bodies the last
 ten revisions keep, which :mod:`planner.rollback` plans a return to. Pure: no I/O.
@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from backends.base import InventoryState, Revision
+from planner.contract import InventoryState, Revision
 from planner.errors import PlanError
 from planner.resources import FLOW_KEY
 

@@ -114,6 +114,8 @@ class Resource:
     are never shown. ``notes`` are display-only remarks for the plan.
     ``fires`` marks objects that start runs (schedules, triggers): a move
     never lets the old and the new one be live at the same time.
+    ``sources`` maps body pointers to the manifest positions (``file:line:column``)
+    their values came from; display-only, outside every hash and comparison.
     """
 
     address: Address
@@ -127,6 +129,7 @@ class Resource:
     protect: bool = False
     fires: bool = False
     toggle: Toggle | None = None
+    sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
 
     # Computed once per resource (bodies are not changed after a compiler made them): a plan of
     # 10,000 flows asked for each of these several times per resource (issue 12).

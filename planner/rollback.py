@@ -34,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from backends.base import Backend, CompileContext, Compiler, Revision, Scope, Writer
+from planner.contract import Backend, CompileContext, Compiler, Revision, Scope, Writer
 from planner.errors import PlanError
 from planner.graph import kind_ranks
 from planner.history import decode_bodies, flow_of_body

@@ -1,7 +1,7 @@
 """``flowplan status``: is each flow deployed, in sync, scheduled, triggerable, and how did it run?
 
 The CLI gathers the facts — a refresh-only plan (what is deployed and how it differs from the
-manifest), the runs and the trigger plumbing each backend's :class:`~backends.base.Operator`
+manifest), the runs and the trigger plumbing each backend's :class:`~planner.contract.Operator`
 reports — and this module turns them into one JSON-ready view. Text and Markdown are rendered from
 that view, so the three formats never disagree. Pure: the clock is a parameter.
 
@@ -17,8 +17,8 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from backends.base import Run, TriggerHealth
 from planner.builder import PlanResult
+from planner.contract import Run, TriggerHealth
 from planner.manifest import Flow, Manifest
 from planner.schedule import describe, next_fire_times
 

@@ -31,7 +31,7 @@ from backends.argo.inventory import ConfigMapInventory
 from backends.argo.lock import LeaseLock
 from backends.argo.reader import ArgoReader
 from backends.argo.writer import ArgoWriter
-from backends.base import Compiler, Scope
+from planner.contract import Backend, Capabilities, Compiler, Scope
 from planner.errors import BackendError
 from planner.manifest import ArgoSettings
 from planner.manifest import Backend as BackendSpec
@@ -40,8 +40,10 @@ from planner.resources import Address
 __all__ = ["ArgoBackend"]
 
 
-class ArgoBackend:
+class ArgoBackend(Backend):
     """A ``type: argo`` backend opened for one manifest (see the module docstring)."""
+
+    capabilities = Capabilities(operate=True, replace_in_place=True)
 
     def __init__(self, spec: BackendSpec, scope: Scope, extra: Mapping[str, Any] | None = None) -> None:
         if spec.argo is None:

@@ -45,7 +45,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from backends.base import remember_credential
+from planner.contract import remember_credential
 from planner.errors import BackendError, ConflictError, TransientError
 
 __all__ = [

@@ -41,7 +41,7 @@ from backends.argo.names import (
     relative_path,
 )
 from backends.argo.workflow import ExitNotice, TemplateInputs, run_labels, sink_env_name, workflow_template_spec
-from backends.base import CompileContext
+from planner.contract import CompileContext
 from planner.errors import ManifestError, Problem
 from planner.manifest import ArgoSettings, Flow, Manifest, Sink, render_value
 from planner.manifest import Backend as BackendSpec
@@ -83,7 +83,7 @@ _SINK_KEYS = ("uri", "table", "key_prefix", "ttl", "platform", "endpoint")
 
 
 class ArgoCompiler:
-    """The :class:`~backends.base.Compiler` for backends that render Argo (``argo`` and ``files``)."""
+    """The :class:`~planner.contract.Compiler` for backends that render Argo (``argo`` and ``files``)."""
 
     def compile(self, context: CompileContext) -> list[Resource]:
         """Desired resources for ``context.backend``, sorted by address.

@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from backends.argo.client import CONFIG_MAP, Failure, Kube
 from backends.argo.reader import INVENTORY_KEY, owner_selector
-from backends.base import InventoryState, Scope
+from planner.contract import InventoryState, Scope
 from planner.errors import BackendError, ConflictError
 from planner.resources import BRANCH_KEY, MANAGED_BY, MANAGED_BY_KEY, PROJECT_KEY, Address
 
@@ -69,7 +69,7 @@ def _dumps(value: Any) -> str:
 
 
 class ConfigMapInventory:
-    """The :class:`~backends.base.Inventory` of an argo backend for one scope."""
+    """The :class:`~planner.contract.Inventory` of an argo backend for one scope."""
 
     def __init__(
         self,

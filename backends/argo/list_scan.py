@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 
 from backends.argo.client import DEFAULT_RETRY, KINDS, ClusterSettings, Connection, Kube, RetryPolicy
-from backends.base import Scope
+from planner.contract import Scope
 from planner.resources import Address, FieldManager, LiveResource, Owner, Resource, digest, without
 
 #: Smaller inventories are listed in process: starting the child costs about 0.6 s of CPU (the

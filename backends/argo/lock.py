@@ -4,7 +4,7 @@
 own fields say who holds it in a way ``kubectl get lease`` shows
 (``holderIdentity: alice@ci-runner-7 pid 4242``, ``leaseDurationSeconds``,
 ``acquireTime``, ``renewTime``, ``leaseTransitions``); the annotation
-``flowplan.dev/lock`` holds the exact :class:`~backends.base.LockInfo`, which is
+``flowplan.dev/lock`` holds the exact :class:`~planner.contract.LockInfo`, which is
 how a run recognizes its own lease.
 
 Who wins is decided by the API server, never by a read-then-write in
@@ -32,7 +32,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from backends.argo.client import LEASE, Failure, Kube
-from backends.base import LockInfo, Scope, lock_held
+from planner.contract import LockInfo, Scope, lock_held
 from planner.errors import LockError
 from planner.resources import BRANCH_KEY, MANAGED_BY, MANAGED_BY_KEY, PROJECT_KEY
 
@@ -82,7 +82,7 @@ def _same_holder(a: LockInfo | None, b: LockInfo) -> bool:
 
 
 class LeaseLock:
-    """The :class:`~backends.base.Lock` of an argo backend for one scope."""
+    """The :class:`~planner.contract.Lock` of an argo backend for one scope."""
 
     def __init__(self, kube: Kube, scope: Scope, namespace: str, where: Callable[[], str]) -> None:
         self.kube = kube

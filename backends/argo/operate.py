@@ -37,7 +37,7 @@ from backends.argo.inventory import ConfigMapInventory
 from backends.argo.names import label_value
 from backends.argo.reader import INVENTORY_KEY, parallel
 from backends.argo.workflow import run_labels
-from backends.base import (
+from planner.contract import (
     BranchInfo,
     FlowTarget,
     LiveState,
@@ -72,7 +72,7 @@ _ERROR_CONDITIONS = frozenset({"SubmissionError", "SpecError"})
 
 
 def workflow_run(flow: str, obj: Mapping[str, Any]) -> Run:
-    """A Workflow object as a :class:`~backends.base.Run` (no status yet: pending, not picked up)."""
+    """A Workflow object as a :class:`~planner.contract.Run` (no status yet: pending, not picked up)."""
     meta = obj.get("metadata") or {}
     status = obj.get("status") or {}
     phase = str(status.get("phase") or "")
@@ -120,7 +120,7 @@ def _events_health(flow: str, kind: str, name: str, status: Mapping[str, Any] | 
 
 
 class ArgoOperator:
-    """The :class:`~backends.base.Operator` of an argo backend."""
+    """The :class:`~planner.contract.Operator` of an argo backend."""
 
     def __init__(self, backend: ArgoBackend) -> None:
         self.backend = backend

@@ -54,7 +54,7 @@ from backends.argo.client import (
     MissingKindsError,
     missing_kinds_error,
 )
-from backends.base import LiveState, Scope
+from planner.contract import LiveState, Reader, Scope
 from planner.errors import BackendError
 from planner.manifest import ArgoSettings
 from planner.resources import (
@@ -271,8 +271,8 @@ def _in_kind_order(pairs: set[tuple[str, str]]) -> list[tuple[str, str]]:
     return sorted(pairs, key=lambda p: (order.get(p[0], 99), p[1]))
 
 
-class ArgoReader:
-    """The :class:`~backends.base.Reader` of an argo backend."""
+class ArgoReader(Reader):
+    """The :class:`~planner.contract.Reader` of an argo backend."""
 
     def __init__(
         self,

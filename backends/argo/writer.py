@@ -41,6 +41,7 @@ from typing import Any
 
 from backends.argo.client import Failure, Kind, Kube, kind_of
 from backends.argo.reader import normalize, to_live
+from planner.contract import Writer
 from planner.errors import BackendError, ConflictError
 from planner.resources import Address, LiveResource, Resource
 
@@ -77,8 +78,8 @@ def _owner_text(obj: Mapping[str, Any]) -> str:
     return "not managed by flowplan"
 
 
-class ArgoWriter:
-    """The :class:`~backends.base.Writer` of an argo backend; safe to call from many threads at once."""
+class ArgoWriter(Writer):
+    """The :class:`~planner.contract.Writer` of an argo backend; safe to call from many threads at once."""
 
     def __init__(self, kube: Kube, backend: str, *, dry_run: bool = False) -> None:
         self.kube = kube

@@ -28,7 +28,6 @@ from typing import Any
 
 from backends.argo.compile import VOLATILE_PATHS
 from backends.argo.names import label_value
-from backends.base import CompileContext, Compiler
 from backends.metaflow.common import (
     decorator_schedule,
     package_address,
@@ -39,6 +38,7 @@ from backends.metaflow.common import (
 from backends.metaflow.compile import CompiledFlow
 from backends.metaflow.normalize import normalize
 from backends.metaflow.settings import MetaflowSettings
+from planner.contract import CompileContext, Compiler
 from planner.errors import ManifestError, Problem
 from planner.manifest import Flow
 from planner.resources import (

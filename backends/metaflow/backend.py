@@ -21,9 +21,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
-from backends.base import (
+from backends.metaflow.common import CODE_PACKAGE
+from backends.metaflow.compile import compile_flows
+from backends.metaflow.package import PackageStore
+from backends.metaflow.settings import settings_for
+from planner.contract import (
     Backend,
     CompileContext,
     Compiler,
@@ -31,14 +34,11 @@ from backends.base import (
     InventoryState,
     LiveState,
     Lock,
+    Operator,
     Reader,
     Scope,
     Writer,
 )
-from backends.metaflow.common import CODE_PACKAGE
-from backends.metaflow.compile import compile_flows
-from backends.metaflow.package import PackageStore
-from backends.metaflow.settings import settings_for
 from planner.manifest import Backend as BackendSpec
 from planner.resources import Address, LiveResource, Owner, Resource
 
@@ -77,10 +77,16 @@ class MetaflowCompiler:
         return compile_stepfunctions(context, self.base, compiled, settings)
 
 
-class _Reader:
+class _Reader(Reader):
     def __init__(self, inner: Reader, store: PackageStore) -> None:
         self.inner = inner
         self.store = store
+
+    def begin(self, scope: Scope) -> None:
+        self.inner.begin(scope)
+
+    def prefetch(self, scope: Scope) -> None:
+        self.inner.prefetch(scope)
 
     def read(self, scope: Scope, desired: Sequence[Resource]) -> LiveState:
         packages = [r for r in desired if r.address.kind == CODE_PACKAGE]
@@ -100,7 +106,7 @@ class _Reader:
         return live
 
 
-class _Writer:
+class _Writer(Writer):
     def __init__(self, inner: Writer, store: PackageStore, dry_run: bool) -> None:
         self.inner = inner
         self.store = store
@@ -123,8 +129,10 @@ class _Writer:
         if live.address.kind != CODE_PACKAGE:
             self.inner.delete(live)
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def replace(self, resource: Resource, live: LiveResource) -> LiveResource | None:
+        if resource.address.kind != CODE_PACKAGE:
+            return self.inner.replace(resource, live)
+        return live
 
 
 class _Inventory:
@@ -147,12 +155,13 @@ class _Inventory:
         return self.inner.save(self._strip(state))
 
 
-class MetaflowBackend:
-    """See the module docstring; attributes not defined here are the wrapped backend's."""
+class MetaflowBackend(Backend):
+    """See the module docstring: the wrapped backend, with Metaflow's flows and code packages added."""
 
     def __init__(self, inner: Backend, spec: BackendSpec, manifest_dir: Path) -> None:
         self.inner = inner
         self.spec = spec
+        self.capabilities = inner.capabilities
         self.settings = settings_for(spec, manifest_dir)
         self.store = PackageStore(self.settings)
         self.packages: set[Address] | None = None
@@ -178,8 +187,17 @@ class MetaflowBackend:
     def describe(self) -> str:
         return f"{self.inner.describe()}; Metaflow code packages in {self.settings.datastore_root}"
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def warnings(self) -> Sequence[str]:
+        return self.inner.warnings()
+
+    def leftovers(self) -> Sequence[str]:
+        return self.inner.leftovers()
+
+    def clean_leftovers(self) -> Sequence[str]:
+        return self.inner.clean_leftovers()
+
+    def operator(self) -> Operator:
+        return self.inner.operator()
 
 
 def wrap(inner: Backend, spec: BackendSpec, manifest_dir: Path) -> Backend:

@@ -34,7 +34,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from backends.base import CompileContext, Compiler
 from backends.metaflow.common import (
     decorator_schedule,
     package_address,
@@ -48,6 +47,7 @@ from backends.metaflow.settings import MetaflowSettings
 from backends.stepfunctions.compile import ALIAS, TAGS_FIELD, alias_arn, machine_arn, volatile_paths
 from backends.stepfunctions.normalize import job_content
 from backends.stepfunctions.patterns import after_pattern
+from planner.contract import CompileContext, Compiler
 from planner.errors import ManifestError, Problem
 from planner.manifest import Flow, StepFunctionsSettings, Trigger
 from planner.resources import (

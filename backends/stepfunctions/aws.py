@@ -29,8 +29,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from backends.base import remember_credential
 from planner import __version__
+from planner.contract import remember_credential
 from planner.errors import BackendError, FlowplanError, TransientError
 
 __all__ = ["Aws", "AwsError", "AwsOptions", "AwsTransientError"]

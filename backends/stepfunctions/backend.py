@@ -15,12 +15,12 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from backends.base import Compiler, Inventory, Lock, Scope
 from backends.stepfunctions.aws import Aws, AwsOptions
 from backends.stepfunctions.compile import StepFunctionsCompiler
 from backends.stepfunctions.reader import StepFunctionsReader
 from backends.stepfunctions.state import DynamoInventory, DynamoLock, StateTable
 from backends.stepfunctions.writer import StepFunctionsWriter
+from planner.contract import Backend, Capabilities, Compiler, Inventory, Lock, Scope
 from planner.errors import BackendError
 from planner.manifest import Backend as BackendSpec
 from planner.manifest import StepFunctionsSettings
@@ -30,8 +30,10 @@ __all__ = ["StepFunctionsBackend"]
 DEFAULT_PARALLELISM = 8
 
 
-class StepFunctionsBackend:
-    """A :class:`~backends.base.Backend` on AWS Step Functions, EventBridge, Batch, SSM and DynamoDB."""
+class StepFunctionsBackend(Backend):
+    """A :class:`~planner.contract.Backend` on AWS Step Functions, EventBridge, Batch, SSM and DynamoDB."""
+
+    capabilities = Capabilities(operate=True, replace_in_place=True)
 
     def __init__(self, spec: BackendSpec, scope: Scope, extra: Mapping[str, Any] | None = None) -> None:
         if spec.stepfunctions is None:

@@ -35,7 +35,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.base import CompileContext
 from backends.stepfunctions.asl import AslInputs, definition, state_names
 from backends.stepfunctions.cron import AwsCronError, to_aws_cron
 from backends.stepfunctions.names import (
@@ -50,6 +49,7 @@ from backends.stepfunctions.names import (
     rule_name,
 )
 from backends.stepfunctions.patterns import after_pattern, event_pattern, input_transformer
+from planner.contract import CompileContext
 from planner.errors import ManifestError, Problem
 from planner.manifest import Backend as BackendSpec
 from planner.manifest import Flow, Manifest, Schedule, Step, StepFunctionsSettings
@@ -135,7 +135,7 @@ def alias_arn(settings: StepFunctionsSettings, name: str) -> str:
 
 
 class StepFunctionsCompiler:
-    """The :class:`~backends.base.Compiler` for backends that render Step Functions (``stepfunctions``, ``files``)."""
+    """The :class:`~planner.contract.Compiler` for backends rendering Step Functions (``stepfunctions``, ``files``)."""
 
     def compile(self, context: CompileContext) -> list[Resource]:
         """Desired resources for ``context.backend``, sorted by address.

@@ -41,7 +41,13 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from backends.base import (
+from backends.stepfunctions.aws import AwsError
+from backends.stepfunctions.compile import ALIAS, alias_arn, machine_arn
+from backends.stepfunctions.normalize import dumps, published_hash, state_machine_body
+from backends.stepfunctions.reader import Found
+from backends.stepfunctions.state import DynamoInventory
+from backends.stepfunctions.writer import StepFunctionsWriter
+from planner.contract import (
     BranchInfo,
     FlowTarget,
     LiveState,
@@ -52,12 +58,6 @@ from backends.base import (
     TriggerHealth,
     Writer,
 )
-from backends.stepfunctions.aws import AwsError
-from backends.stepfunctions.compile import ALIAS, alias_arn, machine_arn
-from backends.stepfunctions.normalize import dumps, published_hash, state_machine_body
-from backends.stepfunctions.reader import Found
-from backends.stepfunctions.state import DynamoInventory
-from backends.stepfunctions.writer import StepFunctionsWriter
 from planner.errors import BackendError, FlowplanError
 from planner.resources import BRANCH_KEY, MANAGED_BY, MANAGED_BY_KEY, PROJECT_KEY, Resource
 
@@ -93,7 +93,7 @@ def _iso(value: Any) -> str | None:
 
 
 def execution_run(flow: str, execution: Mapping[str, Any]) -> Run:
-    """A ``ListExecutions`` item as a :class:`~backends.base.Run`."""
+    """A ``ListExecutions`` item as a :class:`~planner.contract.Run`."""
     status = str(execution.get("status", ""))
     return Run(
         flow=flow,
@@ -110,7 +110,7 @@ def _machine(flow: FlowTarget) -> Resource | None:
 
 
 class StepFunctionsOperator:
-    """The :class:`~backends.base.Operator` of a Step Functions backend."""
+    """The :class:`~planner.contract.Operator` of a Step Functions backend."""
 
     def __init__(self, backend: StepFunctionsBackend) -> None:
         self.backend = backend

@@ -35,7 +35,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from backends.base import LiveState, Scope
 from backends.stepfunctions.aws import Aws, AwsError
 from backends.stepfunctions.compile import ALIAS, alias_arn, machine_arn
 from backends.stepfunctions.names import (
@@ -54,6 +53,7 @@ from backends.stepfunctions.normalize import (
     tag_dict,
     version_of,
 )
+from planner.contract import LiveState, Reader, Scope
 from planner.manifest import StepFunctionsSettings
 from planner.resources import (
     BRANCH_KEY,
@@ -115,8 +115,8 @@ class Found:
         )
 
 
-class StepFunctionsReader:
-    """The :class:`~backends.base.Reader` of a Step Functions backend."""
+class StepFunctionsReader(Reader):
+    """The :class:`~planner.contract.Reader` of a Step Functions backend."""
 
     def __init__(self, aws: Aws, settings: StepFunctionsSettings, backend: str, parallelism: int = 8) -> None:
         self.aws = aws

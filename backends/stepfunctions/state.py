@@ -33,8 +33,8 @@ import zlib
 from collections.abc import Mapping
 from typing import Any
 
-from backends.base import InventoryState, LockInfo, Scope, lock_held
 from backends.stepfunctions.aws import Aws, AwsError
+from planner.contract import InventoryState, LockInfo, Scope, lock_held
 from planner.errors import BackendError, ConflictError, LockError
 
 __all__ = ["DynamoInventory", "DynamoLock", "StateTable"]
@@ -119,7 +119,7 @@ class StateTable:
 
 
 class DynamoInventory:
-    """The :class:`~backends.base.Inventory` of one project and branch on a Step Functions backend."""
+    """The :class:`~planner.contract.Inventory` of one project and branch on a Step Functions backend."""
 
     def __init__(self, table: StateTable, scope: Scope) -> None:
         self.table = table
@@ -274,7 +274,7 @@ def _shard_key(generation: str, index: int) -> str:
 
 
 class DynamoLock:
-    """The :class:`~backends.base.Lock` of one project and branch on a Step Functions backend."""
+    """The :class:`~planner.contract.Lock` of one project and branch on a Step Functions backend."""
 
     #: DynamoDB deletes expired locks by itself this long after they expire (flowplan does not rely on it).
     TTL_GRACE = 86400

@@ -38,7 +38,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from backends.base import Scope
 from backends.stepfunctions.aws import Aws, AwsError, AwsTransientError
 from backends.stepfunctions.compile import ALIAS, TAGS_FIELD, machine_arn
 from backends.stepfunctions.names import parameter_path_of
@@ -51,6 +50,7 @@ from backends.stepfunctions.normalize import (
     tag_list,
 )
 from backends.stepfunctions.reader import Found, StepFunctionsReader, owner_of
+from planner.contract import Scope, Writer
 from planner.errors import BackendError, ConflictError
 from planner.manifest import StepFunctionsSettings
 from planner.resources import SPEC_HASH_KEY, LiveResource, Resource, spec_hash
@@ -65,8 +65,8 @@ MAX_DEFINITION_BYTES = 1024 * 1024
 MAX_TAGS = 50
 
 
-class StepFunctionsWriter:
-    """The :class:`~backends.base.Writer` of a Step Functions backend; safe to call from several threads."""
+class StepFunctionsWriter(Writer):
+    """The :class:`~planner.contract.Writer` of a Step Functions backend; safe to call from several threads."""
 
     def __init__(
         self,
@@ -84,30 +84,55 @@ class StepFunctionsWriter:
         self.reader = reader
         self.dry_run = dry_run
         self.readback_delay = readback_delay
+        # kind → (create, update, delete): every kind this writer knows, spelled out
+        self._ops: dict[
+            str,
+            tuple[
+                Callable[[Resource], None],
+                Callable[[Resource, Found], None],
+                Callable[[Found], None],
+            ],
+        ] = {
+            "StateMachine": (self._create_statemachine, self._update_statemachine, self._delete_statemachine),
+            "Rule": (self._create_rule, self._update_rule, self._delete_rule),
+            "ScheduleGroup": (self._create_schedulegroup, self._update_schedulegroup, self._delete_schedulegroup),
+            "Schedule": (self._create_schedule, self._update_schedule, self._delete_schedule),
+            "JobDefinition": (self._create_jobdefinition, self._update_jobdefinition, self._delete_jobdefinition),
+            "Parameter": (self._create_parameter, self._update_parameter, self._delete_parameter),
+        }
+
+    def _kind_ops(
+        self, kind: str
+    ) -> tuple[Callable[[Resource], None], Callable[[Resource, Found], None], Callable[[Found], None]]:
+        try:
+            return self._ops[kind]
+        except KeyError:
+            raise BackendError(f"the Step Functions backend cannot write objects of kind {kind!r}") from None
 
     # -- the Writer protocol -----------------------------------------------------------
 
     def create(self, resource: Resource) -> LiveResource | None:
         self._validate(resource)
-        getattr(self, f"_create_{resource.address.kind.lower()}")(resource)
+        self._kind_ops(resource.address.kind)[0](resource)
         return None
 
     def update(self, resource: Resource, live: LiveResource) -> LiveResource | None:
         self._validate(resource)
         current = self._check(live)
-        getattr(self, f"_update_{resource.address.kind.lower()}")(resource, current)
+        assert current is not None  # _check raises when the object is gone
+        self._kind_ops(resource.address.kind)[1](resource, current)
         return None
 
     def delete(self, live: LiveResource) -> None:
         current = self._check(live, gone_ok=True)
         if current is None or self.dry_run:
             return
-        getattr(self, f"_delete_{live.address.kind.lower()}")(current)
+        self._kind_ops(live.address.kind)[2](current)
 
-    def replace(self, resource: Resource, live: LiveResource) -> None:
+    def replace(self, resource: Resource, live: LiveResource) -> LiveResource | None:
         """What cannot change in place (a machine's type, a rule's bus): delete, then create."""
         self.delete(live)
-        self.create(resource)
+        return self.create(resource)
 
     # -- shared machinery --------------------------------------------------------------
 

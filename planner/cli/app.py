@@ -228,20 +228,18 @@ def drift(
     """Report what was changed outside flowplan. Writes nothing, takes no lock. Exit 0 in sync, 2 drift, 1 error."""
     from planner.builder import PlanOptions, build_plan
     from planner.cli.session import load
-    from planner.cli.speculate import speculative_listings
     from planner.drift import drift_report
     from planner.render.drift import render_drift_json, render_drift_markdown, render_drift_text
 
     _check_format(fmt)
     options = _options(file, var, var_file, branch, enable_schedules)
-    with speculative_listings(options):  # the nightly drift check of a large Argo deployment
-        session = load(options)
-        result = build_plan(
-            session.manifest,
-            session.backends,
-            session.provenance,
-            PlanOptions(targets=tuple(target or ()), mode="refresh-only"),
-        )
+    session = load(options)
+    result = build_plan(
+        session.manifest,
+        session.backends,
+        session.provenance,
+        PlanOptions(targets=tuple(target or ()), mode="refresh-only"),
+    )
     report = drift_report(result.plan)
     render = {"json": render_drift_json, "markdown": render_drift_markdown}.get(fmt, render_drift_text)
     _out(render(report))
@@ -449,8 +447,8 @@ def force_unlock(
     yes: Annotated[bool, typer.Option("--yes", help="do not ask")] = False,
 ) -> int:
     """Remove a lock left by a dead apply (check that the holder is really gone first)."""
-    from backends.base import Scope
     from planner.cli.session import load
+    from planner.contract import Scope
 
     session = load(_options(file, var, var_file, branch, False), only=[backend] if backend else ())
     found = False

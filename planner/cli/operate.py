@@ -3,7 +3,7 @@
 Registered on the same typer ``app`` as plan and apply (``planner/cli/app.py`` imports this module
 last). The logic lives in pure modules (:mod:`planner.status`, :mod:`planner.history`,
 :mod:`planner.rollback`, :mod:`planner.branches`); what a backend must read or start goes through
-its :class:`~backends.base.Operator`. Heavy modules are imported inside the commands, so
+its :class:`~planner.contract.Operator`. Heavy modules are imported inside the commands, so
 ``flowplan --help`` stays fast.
 
 Exit codes: ``status`` exits 1 when a flow is missing, its last finished run failed, its trigger
@@ -41,8 +41,8 @@ from planner.cli.app import (
 )
 
 if TYPE_CHECKING:
-    from backends.base import Backend, FlowTarget, Scope
     from planner.cli.session import Session
+    from planner.contract import Backend, FlowTarget, Scope
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -60,7 +60,7 @@ def _in_parallel(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
 
 
 def _scope(session: Session, backend: str, branch: str | None = None) -> Scope:
-    from backends.base import Scope
+    from planner.contract import Scope
 
     return Scope(backend, session.manifest.project, branch or session.manifest.branch)
 
@@ -91,7 +91,7 @@ def _check_flows(session: Session, flows: Sequence[str]) -> None:
 
 def _targets(session: Session, desired: Mapping[Any, Any], names: Sequence[str]) -> dict[str, list[FlowTarget]]:
     """Per backend: the flows asked about, each with its compiled resources and parameter defaults."""
-    from backends.base import FlowTarget
+    from planner.contract import FlowTarget
 
     result: dict[str, list[FlowTarget]] = {}
     for name in names:
@@ -123,9 +123,9 @@ def status(
     Exit 1 when a flow is missing, its last finished run failed, its trigger plumbing is broken or
     its runs cannot be read (so a cron job can alert on it); 0 otherwise. Writes nothing.
     """
-    from backends.base import NotSupported, operator_of
     from planner.builder import PlanOptions, build_plan
     from planner.cli.session import load
+    from planner.contract import NotSupported, operator_of
     from planner.errors import FlowplanError
     from planner.status import render_status_markdown, render_status_text, status_view
 
@@ -208,8 +208,8 @@ def history(
     Revisions are numbered per backend; `flowplan rollback --to N` returns to one of the last 10.
     Reads only the inventories.
     """
-    from backends.base import CompileContext
     from planner.cli.session import load
+    from planner.contract import CompileContext
     from planner.errors import ManifestError
     from planner.history import history_view, render_history_markdown, render_history_text
 
@@ -291,13 +291,13 @@ def rollback(
     refuses. On Step Functions the `live` alias moves back to the version published for the
     revision. The rollback is recorded as a new revision.
     """
-    from backends.base import CompileContext, NotSupported, Resource, operator_of
     from planner import __version__
     from planner.apply import ApplyOptions, LockRenewer, acquire_locks, apply_plan, raise_for_outcome, release_locks
     from planner.builder import PlanOptions, build_plan
     from planner.cli.planning import check_same
     from planner.cli.progress import Progress
     from planner.cli.session import load
+    from planner.contract import CompileContext, NotSupported, Resource, operator_of
     from planner.errors import FlowplanError, ManifestError
     from planner.history import find_revision
     from planner.resources import Address, Provenance
@@ -439,7 +439,6 @@ def branches(
     backend that has them) is older than that, as `flowplan destroy --branch NAME` would, one
     branch at a time. Production (prod) is never pruned. For a cleanup job after merged pull requests.
     """
-    from backends.base import NotSupported, operator_of
     from planner.branches import (
         PRODUCTION,
         branches_view,
@@ -449,6 +448,7 @@ def branches(
         render_branches_text,
     )
     from planner.cli.session import load
+    from planner.contract import NotSupported, operator_of
     from planner.errors import FlowplanError
 
     _check_format(fmt)
@@ -554,8 +554,8 @@ def run_flow(
 
     Prints the run's name and where to watch it. Parameters not given keep their defaults.
     """
-    from backends.base import CompileContext, FlowTarget, operator_of
     from planner.cli.session import load
+    from planner.contract import CompileContext, FlowTarget, operator_of
     from planner.errors import FlowplanError
 
     params: dict[str, str] = {}

@@ -44,15 +44,12 @@ def make_plan(
     allow_destroy: bool = False,
     plan_options: PlanOptions | None = None,
 ) -> tuple[Session, PlanResult]:
-    from planner.cli.speculate import speculative_listings
-
-    with speculative_listings(options):  # a large Argo deployment is listed while its manifest loads
-        session = load(options)
-        if plan_options is None:
-            plan_options = PlanOptions(
-                targets=tuple(targets), mode="destroy" if destroy else "normal", allow_destroy=allow_destroy
-            )
-        result = build_plan(session.manifest, session.backends, session.provenance, plan_options)
+    session = load(options)
+    if plan_options is None:
+        plan_options = PlanOptions(
+            targets=tuple(targets), mode="destroy" if destroy else "normal", allow_destroy=allow_destroy
+        )
+    result = build_plan(session.manifest, session.backends, session.provenance, plan_options)
     return session, result
 
 
@@ -283,7 +280,7 @@ def apply_command(
 
 def _leftovers(session: Session) -> list[str]:
     """Backends holding leftovers of a killed apply (temporary files of the files backend)."""
-    return sorted(name for name, b in session.backends.items() if getattr(b, "leftovers", lambda: [])())
+    return sorted(name for name, b in session.backends.items() if b.capabilities.leftovers and b.leftovers())
 
 
 def _repair_inventories(session: Session, result: PlanResult, plan_options: PlanOptions) -> None:
@@ -299,7 +296,7 @@ def _repair_inventories(session: Session, result: PlanResult, plan_options: Plan
         repairs = inventory_repairs(locked)
         repair_inventories(locked, session.backends, repairs)
         for name in untidy:
-            removed = session.backends[name].clean_leftovers()  # type: ignore[attr-defined]
+            removed = session.backends[name].clean_leftovers()
             if removed:
                 sys.stderr.write(f"Removed {len(removed)} temporary file(s) an interrupted apply left on {name}.\n")
     finally:

@@ -10,7 +10,7 @@ SECRETS: set[str] = set()
 
 def _known() -> set[str]:
     """The manifest's sensitive values, and the credentials backends loaded (if a backend module is loaded)."""
-    base = sys.modules.get("backends.base")
+    base = sys.modules.get("planner.contract")
     return SECRETS | set(getattr(base, "CREDENTIALS", ()))
 
 

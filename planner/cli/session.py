@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, Scope
 from backends.registry import OpenOptions, open_backend
 from planner import __version__
 from planner.cli.redact import SECRETS, scrub
+from planner.contract import Backend, Scope
 from planner.errors import FlowplanError, ManifestError, PlanError, Problem
 from planner.manifest import Manifest, load_manifest
 from planner.resources import Provenance

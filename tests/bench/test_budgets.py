@@ -22,12 +22,12 @@ import pytest
 
 from backends.argo import list_scan
 from backends.argo.client import PAGE_SIZE
-from backends.base import Scope
 from bench import generate, seed
 from bench.moto_server import Replayer
 from bench.run import stepfunctions_over_budget
 from planner.cli import run
 from planner.cli.session import ManifestOptions
+from planner.contract import Scope
 from tests.support.aws_fixtures import AwsEnv
 from tests.support.fixtures import ProxyEnv
 from tests.support.kubeconfig import write_kubeconfig

@@ -168,7 +168,7 @@ def test_revision_bodies_pack_to_the_same_bytes_as_before(bodies: dict[str, Any]
 
 def _reader(tmp_path: Path) -> tuple[Any, Any, list[Any]]:
     """(files reader, scope, desired resources) for the manifest in ``tmp_path``."""
-    from backends.base import CompileContext, Scope
+    from planner.contract import CompileContext, Scope
     from planner.manifest import load_manifest
     from planner.resources import Provenance
 
@@ -258,7 +258,7 @@ def test_a_file_removed_after_the_scan_is_absent(tmp_path: Path, monkeypatch: py
 def test_shared_parts_of_bodies_render_without_anchors(tmp_path: Path) -> None:
     """The Argo compiler shares identical env entries between steps (memory at 10,000 flows);
     the files backend must still write plain YAML, with no anchors or aliases."""
-    from backends.base import CompileContext
+    from planner.contract import CompileContext
     from planner.manifest import load_manifest
     from planner.resources import Provenance
 

@@ -126,8 +126,8 @@ def _decoded_inventory(world: World) -> str:
     import json
     import zlib
 
-    from backends.base import Scope
     from planner.cli.session import ManifestOptions, load, parse_vars
+    from planner.contract import Scope
 
     args = world.args()
     var_files = tuple(args[i + 1] for i, a in enumerate(args) if a == "--var-file")

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backends.base import Backend, InventoryState, LiveState, LockInfo, Scope
 from planner.cli import run as cli_run
+from planner.contract import Backend, InventoryState, LiveState, LockInfo, Scope
 from planner.manifest import Manifest, load_manifest
 from planner.resources import Address
 from tests.reliability.manifests import manifest
@@ -115,8 +115,8 @@ def flows_for(kind: str, resources: int) -> int:
 
 
 def _count(kind: str, flows: int) -> int:
-    from backends.base import CompileContext
     from backends.registry import compiler_for
+    from planner.contract import CompileContext
     from planner.resources import Provenance
 
     text = manifest(kind, flows)
@@ -198,7 +198,7 @@ class Target:
         return Scope(self.backend_name, PROJECT, "prod")
 
     def desired(self) -> set[Address]:
-        from backends.base import CompileContext
+        from planner.contract import CompileContext
         from planner.resources import Provenance
 
         loaded = self.load()
@@ -209,7 +209,7 @@ class Target:
         return {r.address for r in resources}
 
     def live(self) -> LiveState:
-        from backends.base import CompileContext
+        from planner.contract import CompileContext
         from planner.resources import Provenance
 
         loaded = self.load()

@@ -33,7 +33,7 @@ from typing import Any
 
 import pytest
 
-from backends.base import LockInfo, lock_ttl
+from planner.contract import LockInfo, lock_ttl
 from planner.errors import LockError
 from tests.reliability.harness import FilesTarget, Recorder, Target, WriteLog, scale, write_category
 from tests.support.proxy import ForwardThenReset, ProxyRequest, ResetBeforeForward

@@ -163,8 +163,8 @@ def test_a_sensitive_value_is_not_quoted_by_a_manifest_error(tmp_path, capsys) -
 def test_credentials_a_backend_loaded_are_scrubbed_from_output() -> None:
     """backends/base.py ``remember_credential`` + planner/cli/redact.py: a token or key a server's message quotes
     never reaches the output (the transport trials check it end to end)."""
-    from backends.base import CREDENTIALS, remember_credential
     from planner.cli.redact import scrub
+    from planner.contract import CREDENTIALS, remember_credential
 
     remember_credential("tok-0123456789abcdef")
     remember_credential("short")  # not a credential: too short to scrub safely
@@ -207,8 +207,8 @@ def test_racing_file_locks_always_name_their_holder(tmp_path) -> None:  # type: 
     import threading
     import time as clock
 
-    from backends.base import LockInfo
     from backends.files import FileLock
+    from planner.contract import LockInfo
     from planner.errors import LockError
 
     path = tmp_path / "rel-prod.lock"

@@ -106,8 +106,8 @@ def _aws_manifest(tmp_path: Path, aws: Any, verify: bool | None = None) -> list[
 
 def test_tls_is_verified_by_default_on_both_backends(tmp_path: Path, trial: Recorder, request: Any) -> None:
     from backends.argo.backend import ArgoBackend
-    from backends.base import Scope
     from backends.stepfunctions.backend import StepFunctionsBackend
+    from planner.contract import Scope
     from planner.manifest import load_manifest
 
     trial.family, trial.backend = "transport security", "argo + stepfunctions"

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from backends.argo.compile import ArgoCompiler
-from backends.base import CompileContext
+from planner.contract import CompileContext
 from planner.manifest import Manifest, load_manifest
 from planner.resources import Provenance, Resource
 

@@ -70,11 +70,11 @@ def test_a_no_change_plan_lists_each_kind_once_and_never_gets_a_resource(cluster
 def test_the_reader_reports_its_calls_and_they_match_the_proxy(cluster: Cluster) -> None:
     assert cluster.apply().code == 0
     backend = cluster.backend()
-    from backends.base import Scope
+    from planner.contract import Scope
 
     scope = Scope("cluster", "recsys", "prod")
     compiled = cluster.backend().compiler()
-    from backends.base import CompileContext
+    from planner.contract import CompileContext
     from planner.manifest import load_manifest
     from planner.resources import Provenance
 

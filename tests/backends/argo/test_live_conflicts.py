@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from backends.argo.client import CONFIG_MAP, FAST_RETRY, Kube, RetryPolicy
-from backends.base import Scope
 from planner.cli import run
+from planner.contract import Scope
 from planner.errors import BackendError, ConflictError, TransientError
 from planner.resources import Address, Resource
 from tests.backends.argo.test_live_support import NAMESPACE, Cluster, cluster

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from backends.argo.inventory import ConfigMapInventory, inventory_name
-from backends.base import InventoryEntry, InventoryState, Revision, Scope
+from planner.contract import InventoryEntry, InventoryState, Revision, Scope
 from planner.errors import BackendError, ConflictError
 from planner.resources import Address
 from tests.backends.argo.test_live_support import NAMESPACE, Cluster, cluster

@@ -16,8 +16,7 @@ import pytest
 
 from backends.argo import list_scan
 from backends.argo.backend import ArgoBackend
-from backends.base import Scope
-from planner.cli import speculate
+from planner.contract import Scope
 from planner.manifest import load_manifest
 from tests.backends.argo.test_live_support import NAMESPACE, Cluster, cluster, only_lists
 
@@ -85,62 +84,6 @@ def test_a_failing_child_leaves_the_listing_to_the_parent(cluster: Cluster, monk
     plan, calls = _plan(cluster)
     assert used == [False]
     assert plan == expected and calls == expected_calls
-
-
-def test_a_listing_started_before_the_manifest_loaded_is_adopted_by_its_reader_only(
-    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _changed(cluster)
-    expected, expected_calls = _plan(cluster)
-    adopted: list[bool] = []
-    real = list_scan.adopt
-
-    def adopt(kube: Any, scope: Scope) -> Any:
-        found = real(kube, scope)
-        adopted.append(found is not None)
-        return found
-
-    monkeypatch.setattr(list_scan, "adopt", adopt)
-    monkeypatch.setattr(speculate, "SPECULATE_FROM", 0)
-    used = _finished(monkeypatch)
-    plan, calls = _plan(cluster)
-    assert adopted == [True] and used == [True]
-    assert plan == expected and calls == expected_calls
-    assert list_scan._SPECULATIVE == {}
-
-
-def test_a_speculative_listing_for_another_scope_is_not_adopted_and_is_stopped(cluster: Cluster) -> None:
-    manifest = load_manifest(cluster.manifest, cli_vars={"namespace": NAMESPACE, "sensor_namespace": NAMESPACE})
-    spec = next(s for s in manifest.backends.values() if s.type == "argo")
-    scope = Scope(spec.name, manifest.project, manifest.branch)
-    backend = ArgoBackend(spec, scope)
-    list_scan.speculate(backend.kube, scope, backend.reader().targets(scope, []))
-    (child,) = list_scan._SPECULATIVE.values()
-    other = Scope(spec.name, manifest.project, "feature-x")
-    assert list_scan.adopt(backend.kube, other) is None
-    list_scan.abandon_speculation()
-    assert list_scan._SPECULATIVE == {}
-    assert child.process is not None and child.process.poll() is not None
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (
-            "version: 1\nproject: p\nflows:\n  a:\n    x: 1\n  b:\n    y: 2\nsinks:\n  s: {}\n",
-            "version: 1\nproject: p\nflows:\n  a:\n    x: 1\nsinks:\n  s: {}\n",
-        ),
-        (
-            "flows:  # the flows\n\n    a: {x: 1}\n    # b is next\n    b: {y: 2}\n",
-            "flows:  # the flows\n\n    a: {x: 1}\n    # b is next\n",
-        ),
-        ("flows:\n  only: {x: 1}\nproject: p\n", None),  # one flow: nothing to cut
-        ("flows: {a: {x: 1}, b: {y: 2}}\n", None),  # not the usual layout
-        ("project: p\n", None),
-    ],
-)
-def test_first_lines_keep_everything_but_the_flows_after_the_first(text: str, expected: str | None) -> None:
-    assert speculate.first_lines(text) == expected
 
 
 def test_a_listing_never_read_back_is_stopped_when_flowplan_exits(

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any
 
 from backends.argo.lock import LOCK_ANNOTATION, lock_name
-from backends.base import LockInfo, Scope
+from planner.contract import LockInfo, Scope
 from planner.errors import LockError
 from tests.backends.argo.test_live_support import NAMESPACE, Cluster, cluster
 from tests.support.kubeconfig import write_kubeconfig

@@ -8,8 +8,8 @@ import json
 from typing import Any
 from urllib.parse import parse_qs
 
-from backends.base import Scope
 from planner.cli import run
+from planner.contract import Scope
 from tests.backends.argo.test_live_support import NAMESPACE, REPO, Cluster, cluster, only_lists
 from tests.support.proxy import ProxyRequest
 

@@ -21,8 +21,8 @@ import pytest
 
 from backends.argo import client as argo_client
 from backends.argo.backend import ArgoBackend
-from backends.base import Scope
 from planner.cli import run
+from planner.contract import Scope
 from planner.manifest import load_manifest
 from tests.support.fixtures import ProxyEnv
 from tests.support.proxy import CountingProxy

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backends.base import CompileContext
 from backends.stepfunctions.compile import StepFunctionsCompiler
 from planner.cli import run
+from planner.contract import CompileContext
 from planner.manifest import Manifest, load_manifest
 from planner.resources import Provenance, Resource
 from tests.support.aws_fixtures import AwsEnv

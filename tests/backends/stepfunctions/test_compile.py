@@ -223,8 +223,8 @@ def test_markers_are_tags_in_the_body_and_volatile_where_they_should_be() -> Non
 
 
 def test_a_new_commit_changes_no_spec_hash(tmp_path: Path) -> None:
-    from backends.base import CompileContext
     from backends.stepfunctions.compile import StepFunctionsCompiler
+    from planner.contract import CompileContext
     from planner.resources import Provenance
 
     manifest = load()

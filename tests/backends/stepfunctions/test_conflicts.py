@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from backends.base import Scope
 from backends.stepfunctions.backend import StepFunctionsBackend
+from planner.contract import Scope
 from planner.errors import ConflictError
 from planner.manifest import load_manifest
 from planner.resources import LiveResource, Resource

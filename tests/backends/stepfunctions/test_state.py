@@ -22,9 +22,9 @@ from dataclasses import replace
 
 import pytest
 
-from backends.base import InventoryEntry, InventoryState, LockInfo, Revision, Scope
 from backends.stepfunctions.backend import StepFunctionsBackend
 from backends.stepfunctions.state import SHARD_BYTES
+from planner.contract import InventoryEntry, InventoryState, LockInfo, Revision, Scope
 from planner.errors import ConflictError, LockError
 from planner.manifest import load_manifest
 from planner.resources import Address

@@ -1,4 +1,12 @@
-"""The protocols between the planner and a backend.
+"""The contract between the planner and a backend: everything a backend offers, declared here.
+
+A backend folder (``backends/<name>/``) implements these protocols; the core
+imports no backend. Optional behaviour is declared as data in
+:class:`Capabilities` (as a Terraform provider declares its
+``ServerCapabilities``) and every optional hook has a default implementation
+on its protocol, so the core calls hooks unconditionally and never discovers
+them by name. A backend class subclasses the protocols it implements to
+inherit those defaults.
 
 The planner gets a :class:`Compiler`, a :class:`Reader` and an
 :class:`Inventory` to plan with — never a :class:`Writer` or a :class:`Lock`,
@@ -36,6 +44,7 @@ __all__ = [
     "BackendError",
     "BackendSpec",
     "BranchInfo",
+    "Capabilities",
     "CompileContext",
     "Compiler",
     "ConflictError",
@@ -93,18 +102,33 @@ class LiveState:
     ``owned``: carries this project's and branch's markers. ``others``: found at
     a desired address but not ours (unmarked, or another project or branch) —
     a conflict or an adoption candidate, never touched without ``import``.
+    ``retained``: owned objects nothing desires any more that the backend must
+    keep (e.g. job definitions an older published state machine version still
+    runs): never planned for deletion, listed apart.
     """
 
     owned: dict[Address, LiveResource] = field(default_factory=dict)
     others: dict[Address, LiveResource] = field(default_factory=dict)
     calls: Mapping[str, int] = field(default_factory=dict)
+    retained: dict[Address, LiveResource] = field(default_factory=dict)
 
 
 class Reader(Protocol):
-    """Reads the live state. Two optional methods let reading overlap the compile (issue 12):
-    ``begin(scope)``, called first, starts reads that need nothing and returns at once; and
-    ``prefetch(scope)``, called once the scope's inventory is loaded, reads what it names. Both
-    only read ahead of :meth:`read`, which must give the same answer with or without them."""
+    """Reads the live state.
+
+    ``begin`` and ``prefetch`` let reading overlap the compile: ``begin(scope)``, called first,
+    starts reads that need nothing and returns at once; ``prefetch(scope)``, called once the
+    scope's inventory is loaded, reads what it names. Both only read ahead of :meth:`read`,
+    which must give the same answer with or without them; by default they do nothing.
+    """
+
+    def begin(self, scope: Scope) -> None:
+        """Start reads that need nothing (returns at once)."""
+        return None
+
+    def prefetch(self, scope: Scope) -> None:
+        """Start reads of what the loaded inventory names."""
+        return None
 
     def read(self, scope: Scope, desired: Sequence[Resource]) -> LiveState:
         """List what ``scope`` owns, and whatever sits at the desired addresses."""
@@ -117,6 +141,15 @@ class Writer(Protocol):
     def update(self, resource: Resource, live: LiveResource) -> LiveResource | None: ...
 
     def delete(self, live: LiveResource) -> None: ...
+
+    def replace(self, resource: Resource, live: LiveResource) -> LiveResource | None:
+        """Replace an object whose changed field cannot change in place: by default delete, then create.
+
+        A backend that can do better (keep a name's history, swap atomically) overrides it and
+        says so with ``Capabilities.replace_in_place``.
+        """
+        self.delete(live)
+        return self.create(resource)
 
 
 @dataclass(frozen=True)
@@ -328,11 +361,33 @@ class Lock(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend offers beyond the required protocols, declared as data.
+
+    The core reads these flags; it never probes a backend object for methods.
+
+    - ``operate``: :meth:`Backend.operator` returns an :class:`Operator` (status, run, branches,
+      rollback's version handling); without it those commands say the backend cannot answer.
+    - ``replace_in_place``: the writer's :meth:`Writer.replace` is its own (not delete then create).
+    - ``leftovers``: an interrupted apply can leave temporary objects that
+      :meth:`Backend.clean_leftovers` removes under the lock.
+    """
+
+    operate: bool = False
+    replace_in_place: bool = False
+    leftovers: bool = False
+
+
 @runtime_checkable
 class Backend(Protocol):
-    """One named target from the manifest, opened for use."""
+    """One named target from the manifest, opened for use.
+
+    Optional parts have defaults here; a backend overrides those its :class:`Capabilities` declare.
+    """
 
     spec: BackendSpec
+    capabilities: Capabilities = Capabilities()
 
     def compiler(self) -> Compiler: ...
 
@@ -349,6 +404,26 @@ class Backend(Protocol):
     def describe(self) -> str:
         """Where this backend points, for messages (directory, cluster and namespace, account and region)."""
         ...
+
+    def warnings(self) -> Sequence[str]:
+        """Warnings every plan on this backend carries (e.g. TLS verification switched off)."""
+        return ()
+
+    def leftovers(self) -> Sequence[str]:
+        """Temporary objects an interrupted apply left behind (``Capabilities.leftovers``)."""
+        return ()
+
+    def clean_leftovers(self) -> Sequence[str]:
+        """Remove :meth:`leftovers` (the caller holds the lock); returns what was removed."""
+        return ()
+
+    def operator(self) -> Operator:
+        """Reads and writes for operating what is deployed (``Capabilities.operate``)."""
+        spec = self.spec
+        raise NotSupported(
+            f"backend {spec.name!r} (type {spec.type}) cannot report runs, triggers or branches",
+            hint="status, run, branches and rollback's version handling need a backend with an operator",
+        )
 
 
 def unreachable(what: str, detail: str, hint: str) -> BackendError:
@@ -500,11 +575,4 @@ class Operator(Protocol):
 
 def operator_of(backend: Backend) -> Operator:
     """The backend's :class:`Operator`, or :class:`NotSupported` naming the backend and its type."""
-    make = getattr(backend, "operator", None)
-    if make is None:
-        spec = backend.spec
-        raise NotSupported(
-            f"backend {spec.name!r} (type {spec.type}) cannot report runs, triggers or branches",
-            hint="status, run, branches and rollback's version handling need a backend with an operator",
-        )
-    return make()  # type: ignore[no-any-return]
+    return backend.operator()
