@@ -130,35 +130,29 @@ class Resource:
     fires: bool = False
     toggle: Toggle | None = None
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
+    #: The comparison body and its digest when the compiler built them anyway (the Argo compiler hashes a
+    #: body before stamping its spec-hash marker): exactly ``without(body, volatile_paths)`` and its digest.
+    known: tuple[dict[str, Any], str] | None = field(default=None, repr=False, compare=False, hash=False)
 
-    # Computed once per resource (bodies are not changed after a compiler made them): a plan of
-    # 10,000 flows asked for each of these several times per resource (issue 12).
+    # Computed once per resource: bodies are not changed after a compiler made them, and the planner asks
+    # for each of these several times per resource.
     @functools.cached_property
     def comparison_body(self) -> dict[str, Any]:
         """The body without its volatile pointers (shares unchanged parts with ``body``)."""
+        if self.known is not None:
+            return self.known[0]
         return without(self.body, self.volatile_paths)
 
     @functools.cached_property
     def digest(self) -> str:
         """Full SHA-256 of :attr:`comparison_body`'s canonical JSON (what the planner compares)."""
+        if self.known is not None:
+            return self.known[1]
         return digest(self.comparison_body)
 
     @property
     def spec_hash(self) -> str:
         return self.digest[:16]
-
-
-def with_known_digest(resource: Resource, comparison_body: dict[str, Any], full_digest: str) -> Resource:
-    """``resource``, remembering the comparison body and digest its compiler already computed.
-
-    Only for exactly ``without(resource.body, resource.volatile_paths)`` and its
-    digest (a compiler that hashed the body before adding its volatile
-    spec-hash marker computed those very values, key order included); it saves
-    a pass over every resource.
-    """
-    resource.__dict__["comparison_body"] = comparison_body
-    resource.__dict__["digest"] = full_digest
-    return resource
 
 
 @dataclass(frozen=True)
@@ -342,7 +336,7 @@ def without(body: Mapping[str, Any], pointers: Iterable[str]) -> dict[str, Any]:
     changing anything inside it. Bodies are treated as immutable once built,
     and sharing keeps hashing a body without its volatile markers from
     deep-copying the whole document (that was most of the compile and read
-    time of a 10,000-flow plan; issue 12).
+    time of a 10,000-flow plan).
     """
     result = dict(body)
     copied = {id(result)}

@@ -62,7 +62,6 @@ from planner.resources import (
     digest,
     join_pointer,
     pointers_to_values,
-    with_known_digest,
 )
 
 __all__ = ["DESCRIPTION_KEY", "VOLATILE_PATHS", "ArgoCompiler", "relative_path"]
@@ -435,8 +434,9 @@ class _Compilation:
             protect=draft.flow.protect if draft.flow is not None else False,
             fires=draft.kind in ("CronWorkflow", "Sensor"),
             toggle=Toggle("/spec/suspend", False, True) if draft.kind == "CronWorkflow" else None,
+            known=(form, full),
         )
-        return with_known_digest(resource, form, full)
+        return resource
 
 
 def _step_name_problems(flow: Flow) -> list[Problem]:
