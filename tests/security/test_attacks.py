@@ -1,0 +1,304 @@
+"""Attacks on flowplan's trust boundaries, each tried for real (issue 19).
+
+Who controls what (docs/security.md): a pull request's author writes the manifest, var files,
+``deploy/``, ``.flowplan/`` and any path they name; the CI operator owns the environment and the
+credentials. ``plan`` runs on every pull request, so it must read only, run nothing the repository
+names, follow no link out of its roots and print no secret in any encoding.
+
+Each test names the bullet of issue 19 it covers in its ``xfail`` reason while the hole is open;
+the fix that closes it removes the mark in the same commit. ``tests/security/report.py`` turns
+this file into the table of attacks in docs/security.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from planner.plan import plan_file_checksum
+from tests.planner.loop import REPO, Project
+
+#: Seconds a hostile-file plan may take before it counts as hung.
+HANG = 30
+
+
+def _open(bullet: str) -> pytest.MarkDecorator:
+    return pytest.mark.xfail(strict=True, reason=f"issue 19 open: {bullet}")
+
+
+MANIFEST = """\
+version: 1
+project: {project}
+vars:
+  token: {{sensitive: true, default: unused-default-1}}
+backends:
+  local: {{type: files}}
+flows:
+  {flow}:
+    image: busybox
+    steps:
+      start:
+        command: {command}
+"""
+
+
+def _project(tmp_path: Path, *, project: str = "sec", flow: str = "greet", command: str = "[echo, hi]") -> Project:
+    source = tmp_path / "source.yaml"
+    source.write_text(MANIFEST.format(project=project, flow=flow, command=command))
+    root = tmp_path / "repo"
+    root.mkdir()
+    return Project(root, source)
+
+
+def _cli(root: Path, *args: str, timeout: float = HANG, memory: int | None = None) -> subprocess.CompletedProcess[str]:
+    """``flowplan ARGS`` as its own process (a hostile file may hang it or eat memory: bounded here)."""
+
+    def limit() -> None:
+        if memory is not None:
+            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
+    command = [sys.executable, "-c", "import sys; from planner.cli import main; sys.exit(main())", *args]
+    return subprocess.run(
+        command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout, preexec_fn=limit, check=False
+    )
+
+
+def _spellings(secret: str) -> set[str]:
+    """The ways a rendering may carry ``secret``: raw, JSON-escaped (both ways), YAML double-quoted."""
+    return {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        secret.replace("\\", "\\\\").replace('"', '\\"'),
+    }
+
+
+def _everything_written(root: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in sorted(root.rglob("*")) if p.is_file())
+
+
+# --------------------------------------------------------------------------- secrets
+
+
+@_open("secrets escape redaction: a sensitive value with a quote, a backslash or non-ASCII reaches deploy/")
+@pytest.mark.parametrize("secret", ['pa"ss-word-1', "pa\\ss-word-1", "pässwörd-123"])
+def test_a_sensitive_value_never_reaches_deploy_in_any_encoding(tmp_path: Path, secret: str) -> None:
+    project = _project(tmp_path, command='[echo, "{{ vars.token }}"]')
+    applied = project.run("apply", "--auto-approve", "--var", f"token={secret}")
+    written = _everything_written(project.root / "deploy") if (project.root / "deploy").exists() else ""
+    assert not any(spelling in written for spelling in _spellings(secret))
+    assert applied.code == 1 and "sensitive" in applied.err
+
+
+@_open("secrets: a short or common secret is refused instead of mangling names, addresses and messages")
+def test_a_secret_too_short_to_mask_is_refused_and_names_stay_intact(tmp_path: Path) -> None:
+    project = _project(tmp_path, project="ml", flow="risk-scores")
+    result = project.run("plan", "--var", "token=risk")
+    assert "(sensitive)-scores" not in result.out + result.err
+    assert result.code == 1 and "too short" in result.err
+
+
+# --------------------------------------------------------------------------- hostile files
+
+
+@_open("hostile files: a symlinked deploy/ sends writes outside the repository")
+def test_a_symlinked_deploy_folder_is_refused_and_nothing_is_written_outside(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (project.root / "deploy").symlink_to(outside)
+    result = project.run("apply", "--auto-approve")
+    assert list(outside.iterdir()) == []
+    assert result.code == 1 and "deploy" in result.err
+
+
+@_open("hostile files: a .yaml symlink to /dev/zero in deploy/ runs plan out of memory")
+def test_a_device_in_deploy_is_refused_with_its_path(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project.root / "deploy").mkdir()
+    (project.root / "deploy" / "evil.yaml").symlink_to("/dev/zero")
+    result = _cli(project.root, "plan", memory=2 * 1024**3)
+    assert result.returncode == 1 and "evil.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+@_open("hostile files: a FIFO in deploy/ hangs plan forever")
+def test_a_fifo_in_deploy_is_refused_at_once(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    (project.root / "deploy").mkdir()
+    os.mkfifo(project.root / "deploy" / "pipe.yaml")
+    result = _cli(project.root, "plan")
+    assert result.returncode == 1 and "pipe.yaml" in result.stderr
+
+
+@_open("hostile files: a FIFO as flows.yaml hangs plan forever")
+def test_a_fifo_as_the_manifest_is_refused_at_once(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "flows.yaml")
+    result = _cli(tmp_path, "validate")
+    assert result.returncode == 1 and "flows.yaml" in result.stderr and "regular file" in result.stderr
+
+
+@_open("hostile files: a symlink at a desired name prints the file it points to in plan --adopt")
+def test_a_symlink_at_a_desired_name_is_never_followed(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    secret_file = tmp_path / "operator-secret.txt"
+    secret_file.write_text("apiVersion: v1\nkind: Secret\ndata: {password: c3VwZXJzZWNyZXQ=}\n")
+    (target,) = [p for p in (project.root / "deploy").rglob("*.yaml") if "WorkflowTemplate" in p.read_text()]
+    target.unlink()
+    target.symlink_to(secret_file)
+    result = project.run("plan", "--adopt")
+    assert "c3VwZXJzZWNyZXQ=" not in result.out + result.err
+
+
+@_open("hostile files: plan --out follows a planted symlink and leaves the target world-readable")
+def test_plan_out_never_follows_a_planted_symlink(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("operator data\n")
+    victim.chmod(0o644)
+    (project.root / "plan.bin").symlink_to(victim)
+    project.run("plan", "--out", "plan.bin")
+    assert victim.read_text() == "operator data\n"
+    saved = project.root / "plan.bin"
+    assert not saved.is_symlink() and (saved.stat().st_mode & 0o077) == 0
+
+
+# --------------------------------------------------------------------------- names and scopes
+
+
+@_open("names with a trailing newline are accepted (Python's $ matches before a final newline)")
+def test_a_flow_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    project = _project(tmp_path, flow='"greet\\n"')
+    result = project.run("validate")
+    assert result.code == 1 and "greet" in result.err
+
+
+@_open("names with a trailing newline are accepted: the branch given on the command line")
+def test_a_branch_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    result = project.run("plan", "--branch", "pr-1\n")
+    assert result.code == 1 and "branch" in result.err
+
+
+@_open("scopes collide: project a + branch b-prod and project a-b + branch prod share inventory and lock")
+def test_inventories_of_different_scopes_never_share_a_name(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name, project in (("one.yaml", "a"), ("two.yaml", "a-b")):
+        text = MANIFEST.format(project=project, flow="greet", command="[echo, hi]")
+        (root / name).write_text(text.replace("{type: files}", f"{{type: files, path: deploy-{project}}}"))
+    first = Project.__new__(Project)
+    first.root, first.manifest = root, root / "one.yaml"
+    assert first.run("apply", "--auto-approve", "--file", "one.yaml", "--branch", "b-prod").code == 0
+    assert first.run("apply", "--auto-approve", "--file", "two.yaml").code == 0
+    inventories = sorted(p.name for p in (root / ".flowplan" / "local").glob("*.json"))
+    assert len(inventories) == 2, inventories
+
+
+# --------------------------------------------------------------------------- saved plans
+
+
+@_open("a saved plan's display is not what apply checks: show renders stored field diffs")
+def test_show_renders_what_apply_would_write_not_stored_diffs(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    project.edit("image: busybox", "image: busybox:2")
+    assert project.run("plan", "--out", "plan.bin").code == 0
+    document = json.loads((project.root / "plan.bin").read_text())
+    tampered = 0
+    for change in document["payload"]["plan"]["changes"]:
+        for diff in change.get("field_diffs", []):
+            diff["after"] = "EVIL-DISPLAY"
+            tampered += 1
+    assert tampered
+    document["checksum"] = plan_file_checksum(document["payload"])
+    (project.root / "plan.bin").write_text(json.dumps(document))
+    shown = project.run("show", "plan.bin")
+    assert "EVIL-DISPLAY" not in shown.out
+
+
+# --------------------------------------------------------------------------- what the repository may decide
+
+
+EXEC_KUBECONFIG = """\
+apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:9"}}}}]
+contexts: [{{name: c, context: {{cluster: c, user: u}}}}]
+current-context: c
+users:
+- name: u
+  user:
+    exec:
+      apiVersion: client.authentication.k8s.io/v1beta1
+      command: sh
+      args: ["-c", "touch {marker}; echo '{{\\"kind\\":\\"ExecCredential\\"}}'"]
+"""
+
+
+@_open("plan runs code named by the pull request: a committed kubeconfig's exec plugin runs during plan")
+def test_a_kubeconfig_named_by_the_manifest_never_runs_its_exec_plugin(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "kubeconfig.yaml").write_text(EXEC_KUBECONFIG.format(marker=marker))
+    (root / "flows.yaml").write_text(
+        "version: 1\nproject: sec\nbackends:\n  cluster:\n    type: argo\n    kubeconfig: kubeconfig.yaml\n"
+        "    argo: {namespace: ml}\nflows:\n  greet:\n    image: busybox\n    steps:\n"
+        "      start: {command: [echo, hi]}\n"
+    )
+    os.environ.pop("FLOWPLAN_ALLOW_REPO_KUBECONFIG", None)
+    _cli(root, "plan", timeout=60)
+    assert not marker.exists()
+
+
+# --------------------------------------------------------------------------- output that lies
+
+
+@_open("output can be made to lie: bidirectional overrides and zero-width characters print unescaped")
+@pytest.mark.parametrize("char", ["\u202e", "\u200b", "\u2066"])
+def test_invisible_and_bidi_characters_are_shown_escaped(tmp_path: Path, char: str) -> None:
+    project = _project(tmp_path, command=f'[echo, "safe{char}evil"]')
+    for fmt in ("text", "markdown", "json"):
+        result = project.run("plan", "--format", fmt)
+        assert result.code == 0, result.err
+        assert char not in result.out, fmt
+
+
+@_open("template syntax reaches Argo: a literal {{workflow.uid}} arriving through --var lands unescaped")
+def test_argo_template_syntax_from_a_value_never_reaches_argo_unescaped(tmp_path: Path) -> None:
+    project = _project(tmp_path, command='[echo, "{{ vars.token }}"]')
+    project.manifest.write_text(project.manifest.read_text().replace("sensitive: true", "sensitive: false"))
+    result = project.run("apply", "--auto-approve", "--var", "token={{workflow.uid}}")
+    written = _everything_written(project.root / "deploy") if (project.root / "deploy").exists() else ""
+    assert "{{workflow.uid}}" not in written
+    assert result.code == 1 or written
+
+
+# --------------------------------------------------------------------------- ownership
+
+
+@_open("a labelled object outside the inventory is overwritten instead of reported as a conflict")
+def test_a_marked_object_missing_from_the_inventory_is_a_conflict_not_an_update(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    (inventory,) = (project.root / ".flowplan" / "local").glob("*.json")
+    data = json.loads(inventory.read_text())
+    template = next(a for a in data["entries"] if "WorkflowTemplate" in a)
+    del data["entries"][template]
+    inventory.write_text(json.dumps(data))
+    project.edit("image: busybox", "image: busybox:2")
+    before = project.snapshot()
+    result = project.run("apply", "--auto-approve")
+    assert (
+        project.snapshot()[next(k for k in before if "WorkflowTemplate" in before[k][2].decode())]
+        == before[next(k for k in before if "WorkflowTemplate" in before[k][2].decode())]
+    )
+    assert result.code == 1 and "conflict" in (result.out + result.err).lower()
