@@ -23,13 +23,10 @@ import pytest
 
 from planner.plan import plan_file_checksum
 from tests.planner.loop import REPO, Project
+from tests.security.conftest import attack
 
 #: Seconds a hostile-file plan may take before it counts as hung.
-HANG = 30
-
-
-def _open(bullet: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"issue 19 open: {bullet}")
+HANG = 10
 
 
 MANIFEST = """\
@@ -87,7 +84,7 @@ def _everything_written(root: Path) -> str:
 # --------------------------------------------------------------------------- secrets
 
 
-@_open("secrets escape redaction: a sensitive value with a quote, a backslash or non-ASCII reaches deploy/")
+@attack("secrets: a sensitive value with a quote, a backslash or non-ASCII must not reach deploy/ in any encoding")
 @pytest.mark.parametrize("secret", ['pa"ss-word-1', "pa\\ss-word-1", "pässwörd-123"])
 def test_a_sensitive_value_never_reaches_deploy_in_any_encoding(tmp_path: Path, secret: str) -> None:
     project = _project(tmp_path, command='[echo, "{{ vars.token }}"]')
@@ -97,7 +94,7 @@ def test_a_sensitive_value_never_reaches_deploy_in_any_encoding(tmp_path: Path, 
     assert applied.code == 1 and "sensitive" in applied.err
 
 
-@_open("secrets: a short or common secret is refused instead of mangling names, addresses and messages")
+@attack("secrets: a short, common secret (`risk`) must be refused, not mask parts of names and addresses")
 def test_a_secret_too_short_to_mask_is_refused_and_names_stay_intact(tmp_path: Path) -> None:
     project = _project(tmp_path, project="ml", flow="risk-scores")
     result = project.run("plan", "--var", "token=risk")
@@ -108,7 +105,7 @@ def test_a_secret_too_short_to_mask_is_refused_and_names_stay_intact(tmp_path: P
 # --------------------------------------------------------------------------- hostile files
 
 
-@_open("hostile files: a symlinked deploy/ sends writes outside the repository")
+@attack("hostile files: a symlinked deploy/ must not send writes outside the repository")
 def test_a_symlinked_deploy_folder_is_refused_and_nothing_is_written_outside(tmp_path: Path) -> None:
     project = _project(tmp_path)
     outside = tmp_path / "outside"
@@ -119,7 +116,7 @@ def test_a_symlinked_deploy_folder_is_refused_and_nothing_is_written_outside(tmp
     assert result.code == 1 and "deploy" in result.err
 
 
-@_open("hostile files: a .yaml symlink to /dev/zero in deploy/ runs plan out of memory")
+@attack("hostile files: a .yaml symlink to /dev/zero in deploy/ must not run plan out of memory")
 def test_a_device_in_deploy_is_refused_with_its_path(tmp_path: Path) -> None:
     project = _project(tmp_path)
     (project.root / "deploy").mkdir()
@@ -128,7 +125,7 @@ def test_a_device_in_deploy_is_refused_with_its_path(tmp_path: Path) -> None:
     assert result.returncode == 1 and "evil.yaml" in result.stderr and "Traceback" not in result.stderr
 
 
-@_open("hostile files: a FIFO in deploy/ hangs plan forever")
+@attack("hostile files: a FIFO in deploy/ must not hang plan")
 def test_a_fifo_in_deploy_is_refused_at_once(tmp_path: Path) -> None:
     project = _project(tmp_path)
     (project.root / "deploy").mkdir()
@@ -137,14 +134,14 @@ def test_a_fifo_in_deploy_is_refused_at_once(tmp_path: Path) -> None:
     assert result.returncode == 1 and "pipe.yaml" in result.stderr
 
 
-@_open("hostile files: a FIFO as flows.yaml hangs plan forever")
+@attack("hostile files: a FIFO as flows.yaml must not hang validate")
 def test_a_fifo_as_the_manifest_is_refused_at_once(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "flows.yaml")
     result = _cli(tmp_path, "validate")
     assert result.returncode == 1 and "flows.yaml" in result.stderr and "regular file" in result.stderr
 
 
-@_open("hostile files: a symlink at a desired name prints the file it points to in plan --adopt")
+@attack("hostile files: a symlink at a desired name must not print the file it points to (plan --adopt)")
 def test_a_symlink_at_a_desired_name_is_never_followed(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert project.run("apply", "--auto-approve").code == 0
@@ -157,7 +154,7 @@ def test_a_symlink_at_a_desired_name_is_never_followed(tmp_path: Path) -> None:
     assert "c3VwZXJzZWNyZXQ=" not in result.out + result.err
 
 
-@_open("hostile files: plan --out follows a planted symlink and leaves the target world-readable")
+@attack("hostile files: plan --out must not follow a planted symlink or leave the plan world-readable")
 def test_plan_out_never_follows_a_planted_symlink(tmp_path: Path) -> None:
     project = _project(tmp_path)
     victim = tmp_path / "victim.txt"
@@ -173,21 +170,21 @@ def test_plan_out_never_follows_a_planted_symlink(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- names and scopes
 
 
-@_open("names with a trailing newline are accepted (Python's $ matches before a final newline)")
+@attack("names and scopes: a flow name with a trailing newline must be refused (Python's `$` matches before it)")
 def test_a_flow_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     project = _project(tmp_path, flow='"greet\\n"')
     result = project.run("validate")
     assert result.code == 1 and "greet" in result.err
 
 
-@_open("names with a trailing newline are accepted: the branch given on the command line")
+@attack("names and scopes: a --branch with a trailing newline must be refused as a branch")
 def test_a_branch_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     project = _project(tmp_path)
     result = project.run("plan", "--branch", "pr-1\n")
     assert result.code == 1 and "branch" in result.err
 
 
-@_open("scopes collide: project a + branch b-prod and project a-b + branch prod share inventory and lock")
+@attack("names and scopes: project `a` branch `b-prod` and project `a-b` branch `prod` must not share an inventory")
 def test_inventories_of_different_scopes_never_share_a_name(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     root.mkdir()
@@ -205,7 +202,9 @@ def test_inventories_of_different_scopes_never_share_a_name(tmp_path: Path) -> N
 # --------------------------------------------------------------------------- saved plans
 
 
-@_open("a saved plan's display is not what apply checks: show renders stored field diffs")
+@attack(
+    "saved plans: `show` of a tampered plan (field diffs edited, checksum recomputed) must display what apply writes"
+)
 def test_show_renders_what_apply_would_write_not_stored_diffs(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert project.run("apply", "--auto-approve").code == 0
@@ -243,7 +242,7 @@ users:
 """
 
 
-@_open("plan runs code named by the pull request: a committed kubeconfig's exec plugin runs during plan")
+@attack("what the repository decides: a committed kubeconfig's exec plugin must not run during plan")
 def test_a_kubeconfig_named_by_the_manifest_never_runs_its_exec_plugin(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     root = tmp_path / "repo"
@@ -262,7 +261,7 @@ def test_a_kubeconfig_named_by_the_manifest_never_runs_its_exec_plugin(tmp_path:
 # --------------------------------------------------------------------------- output that lies
 
 
-@_open("output can be made to lie: bidirectional overrides and zero-width characters print unescaped")
+@attack("output: bidirectional overrides and zero-width characters must print escaped (text, Markdown, JSON)")
 @pytest.mark.parametrize("char", ["\u202e", "\u200b", "\u2066"])
 def test_invisible_and_bidi_characters_are_shown_escaped(tmp_path: Path, char: str) -> None:
     project = _project(tmp_path, command=f'[echo, "safe{char}evil"]')
@@ -272,7 +271,7 @@ def test_invisible_and_bidi_characters_are_shown_escaped(tmp_path: Path, char: s
         assert char not in result.out, fmt
 
 
-@_open("template syntax reaches Argo: a literal {{workflow.uid}} arriving through --var lands unescaped")
+@attack("output: Argo template syntax (`{{workflow.uid}}`) arriving through --var must not reach Argo unescaped")
 def test_argo_template_syntax_from_a_value_never_reaches_argo_unescaped(tmp_path: Path) -> None:
     project = _project(tmp_path, command='[echo, "{{ vars.token }}"]')
     project.manifest.write_text(project.manifest.read_text().replace("sensitive: true", "sensitive: false"))
@@ -285,7 +284,7 @@ def test_argo_template_syntax_from_a_value_never_reaches_argo_unescaped(tmp_path
 # --------------------------------------------------------------------------- ownership
 
 
-@_open("a labelled object outside the inventory is overwritten instead of reported as a conflict")
+@attack("ownership: an object with flowplan's markers but absent from the inventory must be a conflict, not updated")
 def test_a_marked_object_missing_from_the_inventory_is_a_conflict_not_an_update(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert project.run("apply", "--auto-approve").code == 0

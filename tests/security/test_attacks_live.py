@@ -11,13 +11,10 @@ import pytest
 
 from planner.contract import LockInfo
 from tests.backends.argo.test_live_support import Cluster, cluster
+from tests.security.conftest import attack
 from tests.support.proxy import FaultRule, Respond
 
 __all__ = ["cluster"]
-
-
-def _open(bullet: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"issue 19 open: {bullet}")
 
 
 BODIES = {
@@ -26,7 +23,7 @@ BODIES = {
 }
 
 
-@_open("malformed API answers crash: a 200 answer with truncated JSON or an HTML body")
+@attack("malformed answers: a 200 answer with truncated JSON or an HTML body must be a backend error naming the call")
 @pytest.mark.parametrize("what", sorted(BODIES))
 def test_a_garbled_listing_is_a_backend_error_naming_the_call(cluster: Cluster, what: str) -> None:
     body, content_type = BODIES[what]
@@ -39,7 +36,7 @@ def test_a_garbled_listing_is_a_backend_error_naming_the_call(cluster: Cluster, 
     assert "cronworkflows" in result.text.lower() and content_type in result.text
 
 
-@_open("malformed API answers: a garbled Lease create leaves the lock held until its TTL")
+@attack("malformed answers: a garbled Lease create must not leave the lock held until its TTL")
 def test_a_garbled_lease_create_does_not_leave_the_lock_held(cluster: Cluster) -> None:
     cluster.proxy.rules.append(
         FaultRule(Respond(201, b"<html>oops</html>", (("Content-Type", "text/html"),)), key="create leases", times=1)

@@ -16,10 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from bench import generate
 from tests.planner.loop import REPO
+from tests.security.conftest import attack
 
 TTL = "2"
 FLOWS = 300
@@ -37,7 +36,7 @@ def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root / "deploy")) for p in (root / "deploy").rglob("*.yaml")}
 
 
-@pytest.mark.xfail(strict=True, reason="issue 19 open: an apply that lost its lock keeps writing")
+@attack("fenced applies: an apply paused past its lock TTL must write nothing once another apply took over")
 def test_a_resumed_apply_that_lost_its_lock_writes_nothing_more(tmp_path: Path) -> None:
     manifest = tmp_path / "flows.yaml"
     manifest.write_text(generate.generate(FLOWS, "files"))
