@@ -87,7 +87,7 @@ def rows(junit: Path) -> list[Row]:
     found = []
     for case in ET.parse(junit).getroot().iter("testcase"):
         props = {p.get("name"): p.get("value") for p in case.iter("property")}
-        what = props.get("attack") or case.get("name", "")
+        what = props.get("attack") or case.get("name") or ""
         area, _, attack = what.partition(": ")
         if not attack:
             area, attack = "other", what
