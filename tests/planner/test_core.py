@@ -1,4 +1,4 @@
-"""Unit tests for the pure core: pointers, hashing, diff, apply order, plan round trip, redaction."""
+"""Unit tests for the pure core: pointers, hashing, diff, plan JSON round trip, redaction (order: test_graph)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,11 @@ import pytest
 
 from planner.contract import InventoryEntry, InventoryState, LockInfo, Revision
 from planner.diff import comparison_hash, field_diffs, ignored_pointers, is_sensitive, keep_live_values
-from planner.graph import ApplyOrder, kind_ranks
 from planner.manifest import IgnoreRule
 from planner.plan import ABSENT, Action, Cause, Conflict, FieldDiff, Plan, PlanInputs, ResourceChange, redact_values
 from planner.render import render_json, render_markdown, render_text
 from planner.resources import (
     Address,
-    Resource,
     delete_pointer,
     get_pointer,
     join_pointer,
@@ -124,42 +122,6 @@ def test_keep_live_values_at_ignored_pointers() -> None:
     assert comparison_hash(desired, ["/spec/suspend", "/spec/schedule"]) == comparison_hash(
         live, ["/spec/suspend", "/spec/schedule"]
     )
-
-
-# --------------------------------------------------------------------------- order
-
-
-def _change(address: Address, action: Action, deps: tuple[Address, ...] = ()) -> ResourceChange:
-    return ResourceChange(address=address, action=action, depends_on=deps)
-
-
-def test_waves_follow_dependencies_and_deletes_go_last_dependents_first() -> None:
-    cm, wt, cron, sensor = A("ConfigMap", "s"), A("WorkflowTemplate", "t"), A("CronWorkflow", "t"), A("Sensor", "t")
-    desired = [
-        Resource(cm, {}),
-        Resource(wt, {}, depends_on=(cm,)),
-        Resource(cron, {}, depends_on=(wt,)),
-        Resource(sensor, {}, depends_on=(wt,)),
-    ]
-    old_wt, old_cron = A("WorkflowTemplate", "old"), A("CronWorkflow", "old")
-    changes = [
-        _change(cron, Action.CREATE, (wt,)),
-        _change(wt, Action.CREATE, (cm,)),
-        _change(cm, Action.UPDATE),
-        _change(sensor, Action.CREATE, (wt,)),
-        _change(old_wt, Action.DELETE),
-        _change(old_cron, Action.DELETE),
-    ]
-    order = ApplyOrder(changes, kind_ranks(desired))
-    assert order.waves() == ((cm,), (wt,), (cron, sensor), (old_cron,), (old_wt,))
-    # a failed template holds back its dependents and this backend's deletes, not unrelated writes
-    assert order.dependents(wt) == {cron, sensor, old_cron, old_wt}
-    assert order.dependents(old_cron) == {old_wt}
-
-
-def test_waves_are_deterministic() -> None:
-    changes = [_change(A("ConfigMap", f"c{i}"), Action.CREATE) for i in (3, 1, 2)]
-    assert ApplyOrder(changes, {}).waves() == ((A("ConfigMap", "c1"), A("ConfigMap", "c2"), A("ConfigMap", "c3")),)
 
 
 # --------------------------------------------------------------------------- plan and rendering
