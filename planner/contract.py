@@ -34,6 +34,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from planner.codec import Options, Serialisable, decode, rule
 from planner.errors import BackendError, ConflictError, LockError, TransientError
 from planner.manifest import Backend as BackendSpec
 from planner.manifest import Manifest
@@ -152,8 +153,16 @@ class Writer(Protocol):
         return self.create(resource)
 
 
+def _falsy(value: Any, options: Options) -> bool:
+    return not value
+
+
+def _none(value: Any, options: Options) -> bool:
+    return value is None
+
+
 @dataclass(frozen=True)
-class InventoryEntry:
+class InventoryEntry(Serialisable):
     """One address flowplan applied (or is about to), with the spec hash it wrote.
 
     ``state`` is ``applied`` once confirmed; ``pending-*`` records an intent
@@ -161,85 +170,41 @@ class InventoryEntry:
     repaired by the next run (adopted when live matches, dropped otherwise).
     """
 
-    spec_hash: str
+    spec_hash: str = field(metadata=rule(key="hash", missing=""))
     state: Literal["applied", "pending-create", "pending-update", "pending-delete"] = "applied"
-    flow: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"hash": self.spec_hash, "state": self.state}
-        if self.flow:
-            data["flow"] = self.flow
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> InventoryEntry:
-        return cls(str(data.get("hash", "")), data.get("state", "applied"), data.get("flow"))
+    flow: str | None = field(default=None, metadata=rule(omit=_falsy))
 
 
 @dataclass(frozen=True)
-class Revision:
+class Revision(Serialisable):
     """One apply, for history and rollback; ``bodies`` hold applied bodies (sensitive values hashed)."""
 
-    number: int
-    time: str
-    who: str
-    git_commit: str | None
-    manifest_digest: str
-    flowplan_version: str
-    summary: Mapping[str, int]
-    changes: Sequence[Mapping[str, Any]] = ()
-    bodies: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data = {
-            "number": self.number,
-            "time": self.time,
-            "who": self.who,
-            "git_commit": self.git_commit,
-            "manifest_digest": self.manifest_digest,
-            "flowplan_version": self.flowplan_version,
-            "summary": dict(self.summary),
-            "changes": [dict(c) for c in self.changes],
-        }
-        if self.bodies is not None:
-            data["bodies"] = self.bodies
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Revision:
-        return cls(
-            number=int(data.get("number", 0)),
-            time=str(data.get("time", "")),
-            who=str(data.get("who", "")),
-            git_commit=data.get("git_commit"),
-            manifest_digest=str(data.get("manifest_digest", "")),
-            flowplan_version=str(data.get("flowplan_version", "")),
-            summary=dict(data.get("summary", {})),
-            changes=list(data.get("changes", [])),
-            bodies=data.get("bodies"),
-        )
+    number: int = field(metadata=rule(missing=0))
+    time: str = field(metadata=rule(missing=""))
+    who: str = field(metadata=rule(missing=""))
+    git_commit: str | None = field(metadata=rule(missing=None))
+    manifest_digest: str = field(metadata=rule(missing=""))
+    flowplan_version: str = field(metadata=rule(missing=""))
+    summary: Mapping[str, int] = field(metadata=rule(missing={}))
+    changes: Sequence[Mapping[str, Any]] = field(default=(), metadata=rule(missing=()))
+    bodies: str | None = field(default=None, metadata=rule(omit=_none))
 
 
 @dataclass(frozen=True)
-class InventoryState:
+class InventoryState(Serialisable):
     """The inventory of one project and branch on one backend (ApplySet's parent object)."""
 
-    entries: Mapping[Address, InventoryEntry] = field(default_factory=dict)
-    revisions: Sequence[Revision] = ()
-    version: str | None = None
+    entries: Mapping[Address, InventoryEntry] = field(default_factory=dict, metadata=rule(missing={}))
+    revisions: Sequence[Revision] = field(default=(), metadata=rule(missing=()))
+    #: The store's concurrency token: given by whoever loaded the state, never written into it.
+    version: str | None = field(default=None, metadata=rule(stored=False))
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "format": 1,
-            "entries": {str(a): e.to_json() for a, e in sorted(self.entries.items(), key=lambda kv: str(kv[0]))},
-            "revisions": [r.to_json() for r in self.revisions],
-        }
+    def json_extras(self, options: Options) -> dict[str, Any]:
+        return {"format": 1}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any], version: str | None = None) -> InventoryState:
-        entries = {Address.parse(k): InventoryEntry.from_json(v) for k, v in dict(data.get("entries", {})).items()}
-        revisions = [Revision.from_json(r) for r in data.get("revisions", [])]
-        return cls(entries, revisions, version)
+        return decode(cls, data, version=version)
 
     def with_entries(self, entries: Mapping[Address, InventoryEntry]) -> InventoryState:
         return replace(self, entries=dict(entries))
@@ -293,12 +258,12 @@ def lock_ttl() -> float:
 
 
 @dataclass(frozen=True)
-class LockInfo:
+class LockInfo(Serialisable):
     """Who holds (or asks for) the apply lock."""
 
-    holder: str
-    host: str
-    pid: int
+    holder: str = field(metadata=rule(missing="?"))
+    host: str = field(metadata=rule(missing="?"))
+    pid: int = field(metadata=rule(missing=0))
     operation: str = "apply"
     acquired_at: float = 0.0
     expires_at: float = 0.0
@@ -322,27 +287,6 @@ class LockInfo:
     @property
     def expired(self) -> bool:
         return bool(self.expires_at) and time.time() > self.expires_at
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "holder": self.holder,
-            "host": self.host,
-            "pid": self.pid,
-            "operation": self.operation,
-            "acquired_at": self.acquired_at,
-            "expires_at": self.expires_at,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> LockInfo:
-        return cls(
-            str(data.get("holder", "?")),
-            str(data.get("host", "?")),
-            int(data.get("pid", 0)),
-            str(data.get("operation", "apply")),
-            float(data.get("acquired_at", 0.0)),
-            float(data.get("expires_at", 0.0)),
-        )
 
 
 class Lock(Protocol):
@@ -467,7 +411,7 @@ class FlowTarget:
 
 
 @dataclass(frozen=True)
-class Run:
+class Run(Serialisable):
     """One run of a flow (an Argo Workflow, a Step Functions execution). Times are ISO 8601 UTC."""
 
     flow: str
@@ -477,24 +421,9 @@ class Run:
     finished: str | None = None
     detail: str | None = None
 
-    @property
-    def finished_outcome(self) -> bool:
-        """True once the run ended (a running or pending run says nothing yet about the flow's health)."""
-        return self.outcome in ("succeeded", "failed", "aborted")
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "flow": self.flow,
-            "id": self.id,
-            "outcome": self.outcome,
-            "started": self.started,
-            "finished": self.finished,
-            "detail": self.detail,
-        }
-
 
 @dataclass(frozen=True)
-class TriggerHealth:
+class TriggerHealth(Serialisable):
     """Whether one object that starts runs (a schedule, a sensor, a rule) and its plumbing can do so.
 
     ``healthy`` is None when the backend cannot tell (no controller has reported on the object yet);
@@ -507,16 +436,6 @@ class TriggerHealth:
     state: str
     healthy: bool | None
     detail: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "flow": self.flow,
-            "kind": self.kind,
-            "name": self.name,
-            "state": self.state,
-            "healthy": self.healthy,
-            "detail": self.detail,
-        }
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def affected_flows(desired: Iterable[Resource], changed: Iterable[tuple[Address,
     by_address = {resource.address: resource for resource in resources}
     result: dict[str, list[str]] = {}
     for address, flow in changed:
-        # only what changed is looked up (a no-change plan of 10,000 flows walked every resource; issue 12)
+        # only what changed is looked up: a no-change plan of 10,000 flows would otherwise walk every resource
         if address in by_address and address not in users:
             own = by_address[address].flow
             users[address] = flows_of(address, own, frozenset({address}))

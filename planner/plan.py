@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import enum
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from planner.codec import Options, Serialisable, rule
 from planner.resources import Address, canonical_json, digest
 
 FORMAT_VERSION = 1
@@ -78,14 +79,26 @@ class _Missing:
 ABSENT: Any = _Missing()
 
 
+def _absent(value: Any, options: Options) -> bool:
+    return value is ABSENT
+
+
+def _false(value: Any, options: Options) -> bool:
+    return not value
+
+
+def _masked(value: Any, owner: FieldDiff, options: Options) -> Any:
+    return SENSITIVE if owner.sensitive and options.redact else value
+
+
 @dataclass(frozen=True)
-class FieldDiff:
+class FieldDiff(Serialisable):
     """One changed value, addressed by JSON pointer; ``ABSENT`` on the side where it does not exist."""
 
     path: str
-    before: Any
-    after: Any
-    sensitive: bool = False
+    before: Any = field(metadata=rule(missing=ABSENT, omit=_absent, write=_masked))
+    after: Any = field(metadata=rule(missing=ABSENT, omit=_absent, write=_masked))
+    sensitive: bool = field(default=False, metadata=rule(omit=_false))
 
     @property
     def kind(self) -> str:
@@ -95,56 +108,46 @@ class FieldDiff:
             return "removed"
         return "changed"
 
-    def to_json(self, *, redact: bool = True) -> dict[str, Any]:
-        data: dict[str, Any] = {"path": self.path, "kind": self.kind}
-        if self.before is not ABSENT:
-            data["before"] = _shown(self.before, self.sensitive and redact)
-        if self.after is not ABSENT:
-            data["after"] = _shown(self.after, self.sensitive and redact)
-        if self.sensitive:
-            data["sensitive"] = True
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> FieldDiff:
-        return cls(
-            data["path"], data.get("before", ABSENT), data.get("after", ABSENT), bool(data.get("sensitive", False))
-        )
+    def json_extras(self, options: Options) -> dict[str, Any]:
+        return {"kind": self.kind}
 
 
 SENSITIVE = "(sensitive)"
 
 
-def _shown(value: Any, redact: bool) -> Any:
-    return SENSITIVE if redact else value
+_SAVED = rule(saved_only=True)
 
 
 @dataclass(frozen=True)
-class ResourceChange:
-    """One resource's change. ``before`` is the normalized live body, ``after`` the desired one."""
+class ResourceChange(Serialisable):
+    """One resource's change. ``before`` is the normalized live body, ``after`` the desired one.
+
+    Bodies and the pointers that qualify them are kept in saved plans only (``bodies``): a shown
+    plan carries the field diffs instead.
+    """
 
     address: Address
     action: Action
     cause: Cause = Cause.MANIFEST
-    before: dict[str, Any] | None = None
-    after: dict[str, Any] | None = None
+    before: dict[str, Any] | None = field(default=None, metadata=_SAVED)
+    after: dict[str, Any] | None = field(default=None, metadata=_SAVED)
     field_diffs: tuple[FieldDiff, ...] = ()
     reason: str | None = None
     drifted: bool = False
     flow: str | None = None
     depends_on: tuple[Address, ...] = ()
-    live_version: str | None = None
-    live_meta: Mapping[str, Any] = field(default_factory=dict)
-    sensitive_paths: tuple[str, ...] = ()
-    volatile_paths: tuple[str, ...] = ()
-    ignored_paths: tuple[str, ...] = ()
+    live_version: str | None = field(default=None, metadata=_SAVED)
+    live_meta: Mapping[str, Any] = field(default_factory=dict, metadata=_SAVED)
+    sensitive_paths: tuple[str, ...] = field(default=(), metadata=_SAVED)
+    volatile_paths: tuple[str, ...] = field(default=(), metadata=_SAVED)
+    ignored_paths: tuple[str, ...] = field(default=(), metadata=_SAVED)
     notes: tuple[str, ...] = ()
     protect: bool = False
     managers: tuple[Mapping[str, Any], ...] = ()
     moved_from: Address | None = None
     moved_scope: str | None = None  # "project/branch" the object moves from, when that differs
     fires: bool = False
-    toggle: tuple[str, Any, Any] | None = None
+    toggle: tuple[str, Any, Any] | None = field(default=None, metadata=_SAVED)
 
     @property
     def key(self) -> str:
@@ -161,84 +164,23 @@ class ResourceChange:
             "moved_from": str(self.moved_from) if self.moved_from else None,
         }
 
-    def to_json(self, *, redact: bool = True, bodies: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "address": str(self.address),
-            "backend": self.address.backend,
-            "kind": self.address.kind,
-            "namespace": self.address.namespace,
-            "name": self.address.name,
-            "action": self.action.value,
-            "cause": self.cause.value,
-            "flow": self.flow,
-            "drifted": self.drifted,
-            "reason": self.reason,
-            "protect": self.protect,
-            "depends_on": [str(a) for a in self.depends_on],
-            "field_diffs": [d.to_json(redact=redact) for d in self.field_diffs],
-            "notes": list(self.notes),
-            "managers": [dict(m) for m in self.managers],
-            "moved_from": str(self.moved_from) if self.moved_from else None,
-            "moved_scope": self.moved_scope,
-            "fires": self.fires,
-        }
-        if bodies:
-            data["before"] = self.before
-            data["after"] = self.after
-            data["live_version"] = self.live_version
-            data["live_meta"] = dict(self.live_meta)
-            data["sensitive_paths"] = list(self.sensitive_paths)
-            data["volatile_paths"] = list(self.volatile_paths)
-            data["ignored_paths"] = list(self.ignored_paths)
-            data["toggle"] = list(self.toggle) if self.toggle else None
-        return data
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> ResourceChange:
-        return cls(
-            address=Address.parse(data["address"]),
-            action=Action(data["action"]),
-            cause=Cause(data.get("cause", "manifest")),
-            before=data.get("before"),
-            after=data.get("after"),
-            field_diffs=tuple(FieldDiff.from_json(d) for d in data.get("field_diffs", [])),
-            reason=data.get("reason"),
-            drifted=bool(data.get("drifted", False)),
-            flow=data.get("flow"),
-            depends_on=tuple(Address.parse(a) for a in data.get("depends_on", [])),
-            live_version=data.get("live_version"),
-            live_meta=dict(data.get("live_meta", {})),
-            sensitive_paths=tuple(data.get("sensitive_paths", [])),
-            volatile_paths=tuple(data.get("volatile_paths", [])),
-            ignored_paths=tuple(data.get("ignored_paths", [])),
-            notes=tuple(data.get("notes", [])),
-            protect=bool(data.get("protect", False)),
-            managers=tuple(data.get("managers", [])),
-            moved_from=Address.parse(data["moved_from"]) if data.get("moved_from") else None,
-            moved_scope=data.get("moved_scope"),
-            fires=bool(data.get("fires", False)),
-            toggle=tuple(data["toggle"]) if data.get("toggle") else None,  # type: ignore[arg-type]
-        )
+    def json_extras(self, options: Options) -> dict[str, Any]:
+        """The address's parts, so a reader of the JSON need not parse it."""
+        address = self.address
+        return {"backend": address.backend, "kind": address.kind, "namespace": address.namespace, "name": address.name}
 
 
 @dataclass(frozen=True)
-class Conflict:
+class Conflict(Serialisable):
     """A desired name already taken by something flowplan does not own here. Never touched."""
 
     address: Address
     owner: str
     detail: str
 
-    def to_json(self) -> dict[str, Any]:
-        return {"address": str(self.address), "owner": self.owner, "detail": self.detail}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Conflict:
-        return cls(Address.parse(data["address"]), data["owner"], data["detail"])
-
 
 @dataclass(frozen=True)
-class PlanInputs:
+class PlanInputs(Serialisable):
     """What the plan was made from; a saved plan is only applied to the same inputs."""
 
     project: str
@@ -252,51 +194,32 @@ class PlanInputs:
     enable_schedules: bool = False
     adopt: bool = False
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "project": self.project,
-            "branch": self.branch,
-            "manifest_digest": self.manifest_digest,
-            "vars_digest": self.vars_digest,
-            "backends": list(self.backends),
-            "flowplan_version": self.flowplan_version,
-            "targets": list(self.targets),
-            "mode": self.mode,
-            "enable_schedules": self.enable_schedules,
-            "adopt": self.adopt,
-        }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PlanInputs:
-        return cls(
-            project=data["project"],
-            branch=data["branch"],
-            manifest_digest=data["manifest_digest"],
-            vars_digest=data["vars_digest"],
-            backends=tuple(data["backends"]),
-            flowplan_version=data["flowplan_version"],
-            targets=tuple(data.get("targets", [])),
-            mode=data.get("mode", "normal"),
-            enable_schedules=bool(data.get("enable_schedules", False)),
-            adopt=bool(data.get("adopt", False)),
-        )
+def _unchanged(data: Mapping[str, Any]) -> Any:
+    return data.get("summary", {}).get("unchanged", 0)
+
+
+def _redacting(value: Any, options: Options) -> bool:
+    return options.redact
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(Serialisable):
     changes: tuple[ResourceChange, ...]
     waves: tuple[tuple[Address, ...], ...]
     inputs: PlanInputs
     live_fingerprint: str
     created_at: str
-    format_version: int = FORMAT_VERSION
+    format_version: int = field(default=FORMAT_VERSION, metadata=rule(required=True))
     conflicts: tuple[Conflict, ...] = ()
     warnings: tuple[str, ...] = ()
-    unchanged: int = 0
+    #: Written inside ``summary`` (see :meth:`summary`).
+    unchanged: int = field(default=0, metadata=rule(stored=False, read=_unchanged))
     ignored_differences: int = 0
     untracked: tuple[Address, ...] = ()
     backend_targets: Mapping[str, str] = field(default_factory=dict)
-    sensitive_values: frozenset[str] = frozenset()
+    #: Only an unredacted (saved) plan lists them; a redacted one has them masked everywhere.
+    sensitive_values: frozenset[str] = field(default=frozenset(), metadata=rule(omit=_redacting))
     #: Per flow of the manifest: schedule, triggers, sinks, step graph (see :mod:`planner.outline`). Display only.
     flows: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     #: Per changed address: every flow it affects, shared objects included. Display only.
@@ -342,57 +265,11 @@ class Plan:
         With ``redact`` every sensitive value is replaced by ``(sensitive)``:
         at sensitive pointers, and wherever a known sensitive string appears.
         """
-        data = self._json(redact=redact, bodies=bodies)
-        if redact:
-            return redact_values(data, self.sensitive_values)
-        data["sensitive_values"] = sorted(self.sensitive_values)
-        return data
+        data = super().to_json(redact=redact, bodies=bodies)
+        return redact_values(data, self.sensitive_values) if redact else data
 
-    def _json(self, *, redact: bool, bodies: bool) -> dict[str, Any]:
-        return {
-            "format_version": self.format_version,
-            "created_at": self.created_at,
-            "inputs": self.inputs.to_json(),
-            "summary": self.summary(),
-            "live_fingerprint": self.live_fingerprint,
-            "changes": [c.to_json(redact=redact, bodies=bodies) for c in self.changes],
-            "waves": [[str(a) for a in wave] for wave in self.waves],
-            "conflicts": [c.to_json() for c in self.conflicts],
-            "warnings": list(self.warnings),
-            "ignored_differences": self.ignored_differences,
-            "untracked": [str(a) for a in self.untracked],
-            "backend_targets": dict(self.backend_targets),
-            "flows": {name: dict(outline) for name, outline in self.flows.items()},
-            "affected_flows": {address: list(flows) for address, flows in self.affected_flows.items()},
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Plan:
-        return cls(
-            changes=tuple(ResourceChange.from_json(c) for c in data["changes"]),
-            waves=tuple(tuple(Address.parse(a) for a in wave) for wave in data["waves"]),
-            inputs=PlanInputs.from_json(data["inputs"]),
-            live_fingerprint=data["live_fingerprint"],
-            created_at=data["created_at"],
-            format_version=int(data["format_version"]),
-            conflicts=tuple(Conflict.from_json(c) for c in data.get("conflicts", [])),
-            warnings=tuple(data.get("warnings", [])),
-            unchanged=int(data.get("summary", {}).get("unchanged", 0)),
-            ignored_differences=int(data.get("ignored_differences", 0)),
-            untracked=tuple(Address.parse(a) for a in data.get("untracked", [])),
-            backend_targets=dict(data.get("backend_targets", {})),
-            sensitive_values=frozenset(data.get("sensitive_values", [])),
-            flows=dict(data.get("flows", {})),
-            affected_flows={address: list(flows) for address, flows in data.get("affected_flows", {}).items()},
-        )
-
-    def restricted_to(self, keep: Iterable[Address]) -> Plan:
-        wanted = set(keep)
-        changes = tuple(c for c in self.changes if c.address in wanted)
-        waves = tuple(w for w in (tuple(a for a in wave if a in wanted) for wave in self.waves) if w)
-        kept = {str(a) for a in wanted}
-        affected = {a: f for a, f in self.affected_flows.items() if a in kept}
-        return replace(self, changes=changes, waves=waves, affected_flows=affected)
+    def json_extras(self, options: Options) -> dict[str, Any]:
+        return {"summary": self.summary()}
 
 
 def redact_values(value: Any, secrets: frozenset[str] | set[str]) -> Any:
@@ -417,13 +294,6 @@ def redact_values(value: Any, secrets: frozenset[str] | set[str]) -> Any:
         return node
 
     return walk(value)
-
-
-def changes_by_backend(changes: Sequence[ResourceChange]) -> dict[str, list[ResourceChange]]:
-    result: dict[str, list[ResourceChange]] = {}
-    for change in changes:
-        result.setdefault(change.address.backend, []).append(change)
-    return result
 
 
 def plan_file_checksum(payload: Mapping[str, Any]) -> str:

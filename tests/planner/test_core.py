@@ -1,19 +1,19 @@
-"""Unit tests for the pure core: pointers, hashing, diff, apply order, plan round trip, redaction."""
+"""Unit tests for the pure core: pointers, hashing, diff, plan JSON round trip, redaction (order: test_graph)."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
+from planner.contract import InventoryEntry, InventoryState, LockInfo, Revision
 from planner.diff import comparison_hash, field_diffs, ignored_pointers, is_sensitive, keep_live_values
-from planner.graph import ApplyOrder, kind_ranks
 from planner.manifest import IgnoreRule
 from planner.plan import ABSENT, Action, Cause, Conflict, FieldDiff, Plan, PlanInputs, ResourceChange, redact_values
 from planner.render import render_json, render_markdown, render_text
 from planner.resources import (
     Address,
-    Resource,
     delete_pointer,
     get_pointer,
     join_pointer,
@@ -124,42 +124,6 @@ def test_keep_live_values_at_ignored_pointers() -> None:
     )
 
 
-# --------------------------------------------------------------------------- order
-
-
-def _change(address: Address, action: Action, deps: tuple[Address, ...] = ()) -> ResourceChange:
-    return ResourceChange(address=address, action=action, depends_on=deps)
-
-
-def test_waves_follow_dependencies_and_deletes_go_last_dependents_first() -> None:
-    cm, wt, cron, sensor = A("ConfigMap", "s"), A("WorkflowTemplate", "t"), A("CronWorkflow", "t"), A("Sensor", "t")
-    desired = [
-        Resource(cm, {}),
-        Resource(wt, {}, depends_on=(cm,)),
-        Resource(cron, {}, depends_on=(wt,)),
-        Resource(sensor, {}, depends_on=(wt,)),
-    ]
-    old_wt, old_cron = A("WorkflowTemplate", "old"), A("CronWorkflow", "old")
-    changes = [
-        _change(cron, Action.CREATE, (wt,)),
-        _change(wt, Action.CREATE, (cm,)),
-        _change(cm, Action.UPDATE),
-        _change(sensor, Action.CREATE, (wt,)),
-        _change(old_wt, Action.DELETE),
-        _change(old_cron, Action.DELETE),
-    ]
-    order = ApplyOrder(changes, kind_ranks(desired))
-    assert order.waves() == ((cm,), (wt,), (cron, sensor), (old_cron,), (old_wt,))
-    # a failed template holds back its dependents and this backend's deletes, not unrelated writes
-    assert order.dependents(wt) == {cron, sensor, old_cron, old_wt}
-    assert order.dependents(old_cron) == {old_wt}
-
-
-def test_waves_are_deterministic() -> None:
-    changes = [_change(A("ConfigMap", f"c{i}"), Action.CREATE) for i in (3, 1, 2)]
-    assert ApplyOrder(changes, {}).waves() == ((A("ConfigMap", "c1"), A("ConfigMap", "c2"), A("ConfigMap", "c3")),)
-
-
 # --------------------------------------------------------------------------- plan and rendering
 
 
@@ -198,10 +162,88 @@ def test_plan_json_round_trip_keeps_everything() -> None:
     assert again.change_set_digest() == plan.change_set_digest()
 
 
+def test_shown_plan_leaves_out_bodies_and_masks_sensitive_diffs() -> None:
+    shown = _plan().to_json()
+    change = shown["changes"][0]
+    assert "before" not in change and "live_version" not in change and "toggle" not in change
+    assert (change["backend"], change["kind"], change["namespace"], change["name"]) == (
+        "b",
+        "WorkflowTemplate",
+        "ns",
+        "t",
+    )
+    assert change["field_diffs"][0] == {
+        "path": "/spec/env/0/value",
+        "kind": "changed",
+        "before": "(sensitive)",
+        "after": "(sensitive)",
+        "sensitive": True,
+    }
+    assert "sensitive" not in change["field_diffs"][1]
+    assert "sensitive_values" not in shown and shown["summary"]["update"] == 1
+
+
+def test_field_diff_sides_that_do_not_exist_stay_absent_through_json() -> None:
+    added = FieldDiff("/spec/x", ABSENT, 1)
+    data = added.to_json()
+    assert data == {"path": "/spec/x", "kind": "added", "after": 1}
+    assert FieldDiff.from_json(data).before is ABSENT
+
+
+def test_unchanged_count_is_read_back_from_the_summary() -> None:
+    plan = replace(_plan(), unchanged=7)
+    data = plan.to_json(redact=False, bodies=True)
+    assert "unchanged" not in data and data["summary"]["unchanged"] == 7
+    assert Plan.from_json(data).unchanged == 7
+
+
+def test_saved_plan_without_a_format_version_is_refused() -> None:
+    data = _plan().to_json(redact=False, bodies=True)
+    del data["format_version"]
+    with pytest.raises(KeyError):
+        Plan.from_json(data)
+
+
+def test_inventory_json_keeps_its_names_omissions_and_sorted_entries() -> None:
+    state = InventoryState(
+        {A("Sensor", "z"): InventoryEntry("h1"), A("ConfigMap", "a"): InventoryEntry("h2", "pending-create", "f")},
+        [Revision(1, "t", "me", None, "md", "0.1", {"create": 2})],
+        version="v7",
+    )
+    data = state.to_json()
+    assert data == {
+        "entries": {
+            "b.ConfigMap.ns/a": {"hash": "h2", "state": "pending-create", "flow": "f"},
+            "b.Sensor.ns/z": {"hash": "h1", "state": "applied"},
+        },
+        "revisions": [
+            {
+                "number": 1,
+                "time": "t",
+                "who": "me",
+                "git_commit": None,
+                "manifest_digest": "md",
+                "flowplan_version": "0.1",
+                "summary": {"create": 2},
+                "changes": [],
+            }
+        ],
+        "format": 1,
+    }
+    assert list(data["entries"]) == ["b.ConfigMap.ns/a", "b.Sensor.ns/z"]
+    again = InventoryState.from_json(json.loads(json.dumps(data)), "v8")
+    assert again.version == "v8" and dict(again.entries) == dict(state.entries)
+    assert list(again.revisions) == [replace(state.revisions[0], changes=[])]
+
+
+def test_lock_and_revision_json_fill_in_what_a_hand_edit_left_out() -> None:
+    assert LockInfo.from_json({"pid": "12"}) == LockInfo("?", "?", 12)
+    assert Revision.from_json({}) == Revision(0, "", "", None, "", "", {}, [])
+    assert InventoryEntry.from_json({}) == InventoryEntry("")
+
+
 def test_change_set_digest_moves_with_the_live_version() -> None:
     plan = _plan()
-    from dataclasses import replace
-
     moved = replace(plan, changes=(replace(plan.changes[0], live_version="42"),))
     assert moved.change_set_digest() != plan.change_set_digest()
 

@@ -26,7 +26,7 @@ UPDATE = os.environ.get("FLOWPLAN_UPDATE_GOLDEN") == "1"
 @pytest.fixture(autouse=True)
 def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
     """Plans explain schedules with fire times counted from ``created_at``: fix it so goldens stay golden."""
-    monkeypatch.setattr("planner.builder._now", lambda: "2026-01-01T00:00:00Z")
+    monkeypatch.setattr("planner.building.build._now", lambda: "2026-01-01T00:00:00Z")
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ SCHEMAS = Path(__file__).resolve().parents[3] / "docs" / "schemas"
 
 @pytest.fixture(autouse=True)
 def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("planner.builder._now", lambda: "2026-03-28T12:00:00Z")
+    monkeypatch.setattr("planner.building.build._now", lambda: "2026-03-28T12:00:00Z")
 
 
 def _check(path: Path, actual: str) -> None:
