@@ -30,7 +30,6 @@ from planner.manifest.stepgraph import find_cycle, find_graph_problems
 from planner.manifest.templating import TemplateError, may_render, needs_render, referenced_vars, render
 from planner.manifest.units import UnitError, cpu_millis, duration_seconds, memory_bytes
 from planner.manifest.yamlsource import Source, dotted, parse_yaml, read_limited
-from planner.manifest.yamlsplit import parse_split
 
 PathT = tuple[str | int, ...]
 
@@ -123,14 +122,6 @@ def _load(
             raise ManifestError(Problem(Location(display), "", "this is a directory, not a manifest file")) from None
         except OSError as exc:
             raise ManifestError(Problem(Location(display), "", f"cannot read it: {exc.strerror}")) from None
-    split = parse_split(raw, display)  # a large manifest: half of its flows parsed by a second process
-    if split is not None:
-        try:
-            return _load_source(split, raw, display, cli_vars, var_files, branch, enable_schedules)
-        except ManifestError:
-            pass  # reported from the whole file below, with every position exactly as a single parse gives it
-        finally:
-            split.release()
     source = parse_yaml(raw, display)
     try:
         return _load_source(source, raw, display, cli_vars, var_files, branch, enable_schedules)
