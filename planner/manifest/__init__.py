@@ -4,7 +4,8 @@ See docs/manifest.md for the language and :mod:`planner.manifest.loader` for
 the order in which it is checked.
 """
 
-from planner.manifest.loader import DEFAULT_BACKEND, branch_problem, load_manifest
+from planner.manifest.build_backends import DEFAULT_BACKEND
+from planner.manifest.loader import load_manifest
 from planner.manifest.model import (
     ArgoSettings,
     Backend,
@@ -28,6 +29,7 @@ from planner.manifest.model import (
     Var,
     render_value,
 )
+from planner.manifest.naming import branch_problem
 from planner.manifest.schema import json_schema
 
 __all__ = [
