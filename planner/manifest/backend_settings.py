@@ -21,6 +21,7 @@ REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
 def argo_settings(ctx: Context, spec: dict[str, Any], path: PathT) -> m.ArgoSettings:
+    """``argo:`` with its defaults; names checked against Kubernetes' rules, since they become object names."""
     namespace = as_str(spec.get("namespace"), "argo") or "argo"
     for key in ("namespace", "sensor_namespace"):
         value = spec.get(key)
@@ -48,6 +49,7 @@ def argo_settings(ctx: Context, spec: dict[str, Any], path: PathT) -> m.ArgoSett
 
 
 def stepfunctions_settings(ctx: Context, spec: dict[str, Any], path: PathT) -> m.StepFunctionsSettings:
+    """``stepfunctions:`` with its defaults; the account id, when not given, comes from the execution role's ARN."""
     region = as_str(spec.get("region"), "") or ""
     if not region:
         ctx.error(path, "missing required key 'region'", key=True)

@@ -21,6 +21,7 @@ POINTER = re.compile(r"^(?P<kind>\*|[A-Za-z][A-Za-z0-9]*):(?P<pointer>(/[^/]*)+)
 
 
 def build_backends(ctx: Context, raw: Any) -> dict[str, m.Backend]:
+    """The declared backends, each with the settings blocks of what it renders (Argo, Step Functions or both)."""
     if raw is None:
         return {
             DEFAULT_BACKEND: m.Backend(

@@ -11,6 +11,7 @@ from planner.manifest.yamlsource import PathT
 
 
 def build_event(ctx: Context, name: str, spec: dict[str, Any]) -> m.Event:
+    """The event, its filters checked so that every backend can express them (a dotted path, a fitting value)."""
     path: PathT = ("events", name)
     filters = []
     for i, item in enumerate(as_list(spec.get("filters"))):

@@ -15,6 +15,7 @@ from planner.manifest.naming import project_ok
 
 
 def build_moved(ctx: Context, raw: Any, project: Any, declared_flows: Mapping[str, Any]) -> tuple[m.Moved, ...]:
+    """The moves; ``project`` and ``declared_flows`` are what a move must end in."""
     result = []
     for i, item in enumerate(as_list(raw)):
         item = as_dict(item)

@@ -17,6 +17,7 @@ from planner.manifest.yamlsource import PathT
 
 
 def build_schedule(ctx: Context, spec: dict[str, Any], path: PathT, name: str | None) -> m.Schedule | None:
+    """The schedule (``name`` None for a flow's inline one), or None when it would not fire as written."""
     cron = spec.get("cron")
     every = spec.get("every")
     if cron is not None and every is not None:
@@ -71,6 +72,7 @@ def build_schedule(ctx: Context, spec: dict[str, Any], path: PathT, name: str | 
 
 
 def duration(ctx: Context, value: Any, path: PathT) -> int | None:
+    """Seconds of a duration (``90``, ``"15m"``); None when absent, or wrong and reported."""
     if value is None or isinstance(value, bool) or not isinstance(value, str | int):
         return None
     try:

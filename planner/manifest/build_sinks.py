@@ -17,6 +17,7 @@ from planner.manifest.yamlsource import PathT
 
 
 def build_sink(ctx: Context, name: str, spec: dict[str, Any], project: str, branch: str) -> m.Sink:
+    """The sink as this branch writes to it; a password in its uri is refused (secrets are references)."""
     path: PathT = ("sinks", name)
     kind = spec.get("type") if spec.get("type") in ("warehouse", "cache", "model") else "warehouse"
     prod = branch == "prod"

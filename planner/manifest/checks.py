@@ -18,6 +18,7 @@ from planner.manifest.yamlsource import PathT
 
 
 def check_flow_names(ctx: Context, declared: Mapping[str, Any]) -> None:
+    """Two flows must not share a Kubernetes name: one would overwrite the other's resources."""
     seen: dict[str, str] = {}
     for name in declared:
         other = seen.get(physical(name))

@@ -29,7 +29,7 @@ from planner.manifest.build_schedules import build_schedule
 from planner.manifest.build_sinks import build_sink
 from planner.manifest.checks import check_flow_names, check_triggers
 from planner.manifest.context import Context, as_dict, as_str, display_path
-from planner.manifest.naming import MAX_PROJECT, branch_problem, project_ok
+from planner.manifest.naming import branch_problem, check_project
 from planner.manifest.structure import kind_of, structure_problems
 from planner.manifest.templating import may_render
 from planner.manifest.variables import render_all, resolve_vars, sensitive_env_values, vars_digest
@@ -125,7 +125,7 @@ def _load_source(
 def _build(ctx: Context, data: dict[str, Any], branch: str, enable_schedules: bool, **extra: Any) -> m.Manifest:
     """The model of the rendered manifest, in the order the stages report: declarations, then flows, then
     the checks across flows. With problems reported, the model may lack what failed; it is not returned."""
-    project = _project(ctx, data.get("project"))
+    project = check_project(ctx, data.get("project"))
     backends = build_backends(ctx, data.get("backends"))
     declared_schedules = as_dict(data.get("schedules"))
     schedules = {
@@ -159,17 +159,6 @@ def _build(ctx: Context, data: dict[str, Any], branch: str, enable_schedules: bo
         description=as_str(data.get("description")),
         **extra,
     )
-
-
-def _project(ctx: Context, raw: Any) -> str:
-    project = as_str(raw, "") or ""
-    if project and not project_ok(project):
-        ctx.error(
-            ("project",),
-            f"project {project!r} must be lowercase letters, digits and '-', at most {MAX_PROJECT} characters",
-            "it becomes part of every resource name",
-        )
-    return project
 
 
 def _redacted(problems: list[Problem], secrets: Iterable[str]) -> list[Problem]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
-from planner.manifest.context import Context
+from planner.manifest.context import Context, as_str
 from planner.manifest.yamlsource import PathT
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -35,7 +36,20 @@ def branch_problem(branch: str) -> str | None:
 
 
 def project_ok(name: str) -> bool:
+    """Whether a project (or a branch named in ``moved:``) fits in resource names."""
     return bool(DNS_LABEL.match(name)) and len(name) <= MAX_PROJECT
+
+
+def check_project(ctx: Context, raw: Any) -> str:
+    """The project's name (empty when missing: the structural check reported that), its rules checked."""
+    project = as_str(raw, "") or ""
+    if project and not project_ok(project):
+        ctx.error(
+            ("project",),
+            f"project {project!r} must be lowercase letters, digits and '-', at most {MAX_PROJECT} characters",
+            "it becomes part of every resource name",
+        )
+    return project
 
 
 def physical(name: str) -> str:
@@ -44,6 +58,7 @@ def physical(name: str) -> str:
 
 
 def check_labels(ctx: Context, labels: Mapping[str, str], path: PathT) -> None:
+    """Labels and tags must be valid Kubernetes labels: the cluster would refuse the whole object otherwise."""
     for key, value in labels.items():
         if not LABEL_KEY.match(key) or len(key.split("/")[-1]) > 63:
             ctx.error((*path, key), f"{key!r} is not a valid label key", key=True)
