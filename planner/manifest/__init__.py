@@ -1,10 +1,20 @@
 """The manifest language: load ``flows.yaml`` into a validated, typed :class:`Manifest`.
 
-See docs/manifest.md for the language and :mod:`planner.manifest.loader` for
-the order in which it is checked.
+See docs/manifest.md for the language. The modules, in the order a load uses them
+(:mod:`~planner.manifest.loader` runs the stages and holds that order):
+
+* ``yamlsource`` — YAML to plain data, with positions; duplicate keys, tags and alias bombs refused;
+* ``structure`` (with ``schema``) — the shape, against the JSON Schema;
+* ``variables`` (with ``templating``) — vars from defaults, var files and ``--var``; templates rendered;
+* ``build_backends``, ``backend_settings``, ``build_schedules``, ``build_events``, ``build_sinks``,
+  ``build_flows``, ``build_steps`` (with ``stepgraph``, ``units``), ``build_moved`` — the model
+  (``model``), each checking the meaning of what it builds;
+* ``checks`` — what needs every flow built: colliding names, ``after:`` across backends and in cycles;
+* ``context`` and ``naming`` — the problem collector and the naming rules the stages share.
 """
 
-from planner.manifest.loader import DEFAULT_BACKEND, branch_problem, load_manifest
+from planner.manifest.build_backends import DEFAULT_BACKEND
+from planner.manifest.loader import load_manifest
 from planner.manifest.model import (
     ArgoSettings,
     Backend,
@@ -28,6 +38,7 @@ from planner.manifest.model import (
     Var,
     render_value,
 )
+from planner.manifest.naming import branch_problem
 from planner.manifest.schema import json_schema
 
 __all__ = [

@@ -264,7 +264,7 @@ class Flow:
         """Steps in dependency order, ties by manifest order (deterministic output)."""
         return list(self._topological)
 
-    # Computed once per flow: compilers ask for both several times per flow (issue 12).
+    # Computed once per flow: compilers ask for both several times per flow.
     @functools.cached_property
     def _predecessors(self) -> dict[str, tuple[str, ...]]:
         preds: dict[str, list[str]] = {name: [] for name in self.steps}

@@ -150,16 +150,12 @@ class Source:
     root: Node | None
     _index: dict[int, dict[Any, tuple[Node, Node]]] = field(default_factory=dict, repr=False)
     _walked: dict[PathT, tuple[Node | None, Node | None, bool]] = field(default_factory=dict, repr=False)
-    #: Positions of what another process parsed (:mod:`planner.manifest.yamlsplit`): path →
-    #: (line offset, key line, key column, line, column), 0-based, the key's None for list items.
-    remote: dict[PathT, tuple[int, int | None, int | None, int, int]] = field(default_factory=dict, repr=False)
 
     def release(self) -> None:
         """Drop the node tree and its indexes; positions are unknown (line 1) afterwards."""
         self.root = None
         self._index.clear()
         self._walked.clear()
-        self.remote.clear()
 
     def _mapping(self, node: MappingNode) -> dict[Any, tuple[Node, Node]]:
         index = self._index.get(id(node))
@@ -184,13 +180,6 @@ class Source:
         found = self._walked.get(path)
         if found is not None:
             return found
-        placed = self.remote.get(path)
-        if placed is not None:
-            offset, key_line, key_column, line, column = placed
-            key = _Placed(key_line + offset, key_column or 0) if key_line is not None else None
-            found = (key, _Placed(line + offset, column), True)  # type: ignore[assignment]
-            self._walked[path] = found  # type: ignore[assignment]
-            return found  # type: ignore[return-value]
         if not path:
             result: tuple[Node | None, Node | None, bool] = (None, self.root, True)
         else:
@@ -221,23 +210,6 @@ class Source:
             return Location(self.file, 1, 1)
         mark = node.start_mark
         return Location(self.file, mark.line + 1, mark.column + 1)
-
-
-class _Mark:
-    __slots__ = ("column", "line")
-
-    def __init__(self, line: int, column: int) -> None:
-        self.line = line
-        self.column = column
-
-
-class _Placed:
-    """A node another process parsed: only its position is known (all :meth:`Source._loc` reads)."""
-
-    __slots__ = ("start_mark",)
-
-    def __init__(self, line: int, column: int) -> None:
-        self.start_mark = _Mark(line, column)
 
 
 def _merged_items(node: MappingNode) -> Iterator[tuple[Node, Node]]:
