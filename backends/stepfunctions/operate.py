@@ -384,6 +384,13 @@ class RollbackWriter(StepFunctionsWriter):
     def __init__(self, *args: Any, on_restore: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.on_restore = on_restore
+        #: ``(machine, version ARN)`` for every alias moved back (for the rollback's summary)
+        self._restored: list[tuple[str, str]] = []
+        self._restored_lock = threading.Lock()
+
+    def restored(self) -> Sequence[tuple[str, str]]:
+        with self._restored_lock:
+            return list(self._restored)
 
     def _update_statemachine(self, resource: Resource, current: Found) -> None:
         if self.dry_run:
@@ -405,6 +412,8 @@ class RollbackWriter(StepFunctionsWriter):
             **self._machine_settings(body),
         )
         self._publish(resource, arn, version, alias_exists=True, tags=current.tags)
+        with self._restored_lock:
+            self._restored.append((str(body.get("name", arn)), version))
         if self.on_restore is not None:
             self.on_restore(str(body.get("name", arn)), version)
 
