@@ -450,14 +450,7 @@ def branches(
     backend that has them) is older than that, as `flowplan destroy --branch NAME` would, one
     branch at a time. Production (prod) is never pruned. For a cleanup job after merged pull requests.
     """
-    from planner.branches import (
-        PRODUCTION,
-        branches_view,
-        parse_age,
-        prune_candidates,
-        render_branches_markdown,
-        render_branches_text,
-    )
+    from planner.branches import PRODUCTION, branches_view, parse_age, render_branches_markdown, render_branches_text
     from planner.cli.session import load
     from planner.contract import NotSupported, operator_of
     from planner.errors import FlowplanError
@@ -490,7 +483,25 @@ def branches(
         else:
             print_out(render_branches_text(view))
         return 0
-    assert age is not None
+    assert age is not None and older_than is not None
+    return _prune(session, view, age, older_than, fmt, dry_run, auto_approve, parallelism, use_color(no_color))
+
+
+def _prune(
+    session: Session,
+    view: dict[str, Any],
+    age: datetime.timedelta,
+    older_than: str,
+    fmt: str,
+    dry_run: bool,
+    auto_approve: bool,
+    parallelism: int,
+    color: bool,
+) -> int:
+    """Destroy each branch deployment stale everywhere it is deployed, as ``flowplan destroy --branch`` does."""
+    from planner.branches import PRODUCTION, prune_candidates, render_branches_text
+    from planner.errors import FlowplanError
+
     stale = prune_candidates(view, age)
     # A branch goes only when it is stale everywhere it is deployed: destroy removes it from every backend.
     fresh = {b for rows in view["backends"].values() for row in rows if (b := row["branch"]) and _young(row, age)}
@@ -512,28 +523,8 @@ def branches(
             "pruning branch deployments needs confirmation, and there is no terminal to ask on",
             hint="pass --auto-approve in a cleanup job (production is never pruned), or --dry-run to list them",
         )
-    from planner.builder import PlanOptions
-    from planner.cli.planning import apply_command
-    from planner.cli.session import ManifestOptions
-
     for name in branches_to_go:
-        options = ManifestOptions(session.options.file, session.options.cli_vars, session.options.var_files, name)
-        print_err(f"\nDestroying branch deployment {name}:")
-        try:
-            code = apply_command(
-                plan_file=None,
-                options=options,
-                plan_options=PlanOptions(mode="destroy", allow_destroy=True),
-                auto_approve=auto_approve,
-                parallelism=parallelism,
-                dry_run=False,
-                color=use_color(no_color),
-            )
-        except FlowplanError as exc:
-            report["failed"][name] = exc.render()
-            print_err(f"Branch {name} was not (fully) destroyed: {exc.render()}")
-            continue
-        (report["pruned"] if code == 0 else report["kept"]).append(name)
+        _destroy_branch(session, name, auto_approve, parallelism, color, report)
     if fmt == "json":
         print_out(json.dumps({"branches": view, "prune": report}, indent=2, sort_keys=True) + "\n")
     print_err(
@@ -542,6 +533,34 @@ def branches(
         + "."
     )
     return 1 if report["failed"] or report["kept"] else 0
+
+
+def _destroy_branch(
+    session: Session, name: str, auto_approve: bool, parallelism: int, color: bool, report: dict[str, Any]
+) -> None:
+    """``flowplan destroy --branch NAME`` (through the apply transaction); the result goes into ``report``."""
+    from planner.builder import PlanOptions
+    from planner.cli.planning import apply_command
+    from planner.cli.session import ManifestOptions
+    from planner.errors import FlowplanError
+
+    options = ManifestOptions(session.options.file, session.options.cli_vars, session.options.var_files, name)
+    print_err(f"\nDestroying branch deployment {name}:")
+    try:
+        code = apply_command(
+            plan_file=None,
+            options=options,
+            plan_options=PlanOptions(mode="destroy", allow_destroy=True),
+            auto_approve=auto_approve,
+            parallelism=parallelism,
+            dry_run=False,
+            color=color,
+        )
+    except FlowplanError as exc:
+        report["failed"][name] = exc.render()
+        print_err(f"Branch {name} was not (fully) destroyed: {exc.render()}")
+        return
+    (report["pruned"] if code == 0 else report["kept"]).append(name)
 
 
 def _young(row: Mapping[str, Any], age: datetime.timedelta) -> bool:
