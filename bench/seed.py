@@ -54,11 +54,11 @@ def compiled(options: ManifestOptions) -> tuple[Session, str, Backend, list[Reso
 
 
 def first_apply_inventory(session: Session, resources: Sequence[Resource]) -> InventoryState:
-    """What an apply of ``resources`` into an empty backend records (planner/apply.py does the same)."""
-    from planner.apply import _as_change, _hashed_sensitive
+    """What an apply of ``resources`` into an empty backend records (planner/applying/revision.py does the same)."""
+    from planner.applying.revision import as_change, hashed_sensitive
 
     entries = {r.address: InventoryEntry(r.spec_hash, "applied", r.flow) for r in resources}
-    bodies = {str(r.address): _hashed_sensitive(_as_change(r)) for r in resources}
+    bodies = {str(r.address): hashed_sensitive(as_change(r)) for r in resources}
     packed = base64.b64encode(zlib.compress(canonical_json(bodies).encode(), 9)).decode()
     revision = Revision(
         number=1,

@@ -61,6 +61,7 @@ __all__ = [
     "Operator",
     "Reader",
     "Revision",
+    "RollbackWriter",
     "Run",
     "RunOutcome",
     "Scope",
@@ -151,6 +152,14 @@ class Writer(Protocol):
         """
         self.delete(live)
         return self.create(resource)
+
+
+class RollbackWriter(Writer, Protocol):
+    """A writer for returning to a recorded revision (see :meth:`Operator.rollback_writer`)."""
+
+    def restored(self) -> Sequence[tuple[str, str]]:
+        """``(object, version)`` for each object moved back to a version it had published, for the summary."""
+        return ()
 
 
 def _falsy(value: Any, options: Options) -> bool:
@@ -487,7 +496,7 @@ class Operator(Protocol):
         """Every branch deployment of ``project`` on this backend (inventories and marked objects)."""
         ...
 
-    def rollback_writer(self, scope: Scope, dry_run: bool = False) -> Writer | None:
+    def rollback_writer(self, scope: Scope, dry_run: bool = False) -> RollbackWriter | None:
         """A writer for rollbacks when returning to a recorded state differs from applying it (else None)."""
         ...
 

@@ -1,7 +1,7 @@
 """What was applied, by whom, from which commit: the inventory's revisions as a report.
 
 Every apply appends a :class:`~planner.contract.Revision` to the inventory of each backend it changed
-(see :mod:`planner.apply`). This module turns them into one JSON-ready view — the same dict feeds the
+(see :mod:`planner.applying.revision`). This module turns them into one JSON-ready view — the same dict feeds the
 text, Markdown and JSON renderings, so the three never disagree — and reads back the bodies the last
 ten revisions keep, which :mod:`planner.rollback` plans a return to. Pure: no I/O.
 

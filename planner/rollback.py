@@ -2,7 +2,7 @@
 
 A rollback is not a special write path. The revision's bodies (kept for the last ten applies) are
 turned back into :class:`~planner.resources.Resource` objects and handed to
-:func:`~planner.builder.build_plan` through :class:`RollbackBackend`, a backend whose compiler
+:func:`~planner.building.build_plan` through :class:`RollbackBackend`, a backend whose compiler
 returns them. Everything else — reading live state, three-way classification, the guards
 (protected flows, the delete threshold), ordering, the lock, planning again under the lock, the
 inventory bookkeeping and the new revision — is the ordinary plan and apply, so a rollback is as
@@ -34,7 +34,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
-from planner.contract import Backend, CompileContext, Compiler, Revision, Scope, Writer
+from planner.contract import (
+    Backend,
+    CompileContext,
+    Compiler,
+    Inventory,
+    Lock,
+    Operator,
+    Reader,
+    Revision,
+    RollbackWriter,
+    Scope,
+    Writer,
+)
 from planner.errors import PlanError
 from planner.graph import kind_ranks
 from planner.history import decode_bodies, flow_of_body
@@ -53,7 +65,7 @@ from planner.resources import (
 
 __all__ = ["RollbackBackend", "placeholders", "restore_resources", "sensitive_digest"]
 
-#: How :mod:`planner.apply` records a sensitive value in a revision's bodies.
+#: How :mod:`planner.applying.revision` records a sensitive value in a revision's bodies.
 PLACEHOLDER = re.compile(r"^\(sensitive sha256:([0-9a-f]{16})\)$")
 _MARKER_KEYS = frozenset({SPEC_HASH_KEY, *PROVENANCE_KEYS})
 _NAME_CHARS = "A-Za-z0-9_.-"
@@ -248,39 +260,61 @@ class _RevisionCompiler:
         return list(self.resources)
 
 
-class RollbackBackend:
+class RollbackBackend(Backend):
     """A backend whose desired state is a recorded revision; everything else is the real backend's.
 
     ``writer`` is the backend operator's rollback writer when it has one (Step Functions moves its
-    ``live`` alias back to the version published for the revision instead of publishing a copy).
+    ``live`` alias back to the version published for the revision instead of publishing a copy);
+    :meth:`restored` gathers what those writers moved back, for the rollback's summary.
     """
 
     def __init__(
-        self, inner: Backend, resources: Sequence[Resource], writer: Callable[[bool], Writer | None] | None = None
+        self,
+        inner: Backend,
+        resources: Sequence[Resource],
+        writer: Callable[[bool], RollbackWriter | None] | None = None,
     ) -> None:
         self.inner = inner
         self.spec = inner.spec
+        self.capabilities = inner.capabilities
         self.resources = list(resources)
         self._writer = writer
+        self._rollback_writers: list[RollbackWriter] = []
 
     def compiler(self) -> Compiler:
         return _RevisionCompiler(self.resources)
 
-    def reader(self) -> Any:
+    def reader(self) -> Reader:
         return self.inner.reader()
 
     def writer(self, dry_run: bool = False) -> Writer:
         special = self._writer(dry_run) if self._writer is not None else None
-        return special if special is not None else self.inner.writer(dry_run)
+        if special is None:
+            return self.inner.writer(dry_run)
+        self._rollback_writers.append(special)
+        return special
 
-    def inventory(self, scope: Scope) -> Any:
+    def restored(self) -> list[tuple[str, str]]:
+        """``(object, version)`` for each object the rollback writers moved back to a published version."""
+        return [pair for writer in self._rollback_writers for pair in writer.restored()]
+
+    def inventory(self, scope: Scope) -> Inventory:
         return self.inner.inventory(scope)
 
-    def lock(self, scope: Scope) -> Any:
+    def lock(self, scope: Scope) -> Lock:
         return self.inner.lock(scope)
 
     def describe(self) -> str:
         return self.inner.describe()
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
+    def warnings(self) -> Sequence[str]:
+        return self.inner.warnings()
+
+    def leftovers(self) -> Sequence[str]:
+        return self.inner.leftovers()
+
+    def clean_leftovers(self) -> Sequence[str]:
+        return self.inner.clean_leftovers()
+
+    def operator(self) -> Operator:
+        return self.inner.operator()

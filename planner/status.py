@@ -17,7 +17,7 @@ import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from planner.builder import PlanResult
+from planner.building import PlanResult
 from planner.contract import Run, TriggerHealth
 from planner.manifest import Flow, Manifest
 from planner.schedule import describe, next_fire_times

@@ -117,9 +117,6 @@ class StepFunctionsOperator:
         self.aws = backend.aws
         self.settings = backend.settings
         self.name = backend.spec.name
-        #: ``(machine, version ARN)`` for every alias a rollback writer moved back (for the summary).
-        self.restored: list[tuple[str, str]] = []
-        self._lock = threading.Lock()
 
     def _map(self, fn: Any, items: Sequence[Any]) -> list[Any]:
         if len(items) <= 1:
@@ -365,12 +362,7 @@ class StepFunctionsOperator:
             backend.reader(),
             dry_run=dry_run,
             readback_delay=backend.readback_delay,
-            on_restore=self._restored,
         )
-
-    def _restored(self, machine: str, version: str) -> None:
-        with self._lock:
-            self.restored.append((machine, version))
 
 
 class RollbackWriter(StepFunctionsWriter):
@@ -381,9 +373,15 @@ class RollbackWriter(StepFunctionsWriter):
     what a person rolling back means (and what Step Functions' own alias rollbacks do).
     """
 
-    def __init__(self, *args: Any, on_restore: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.on_restore = on_restore
+        #: ``(machine, version ARN)`` for every alias moved back (for the rollback's summary)
+        self._restored: list[tuple[str, str]] = []
+        self._restored_lock = threading.Lock()
+
+    def restored(self) -> Sequence[tuple[str, str]]:
+        with self._restored_lock:
+            return list(self._restored)
 
     def _update_statemachine(self, resource: Resource, current: Found) -> None:
         if self.dry_run:
@@ -405,8 +403,8 @@ class RollbackWriter(StepFunctionsWriter):
             **self._machine_settings(body),
         )
         self._publish(resource, arn, version, alias_exists=True, tags=current.tags)
-        if self.on_restore is not None:
-            self.on_restore(str(body.get("name", arn)), version)
+        with self._restored_lock:
+            self._restored.append((str(body.get("name", arn)), version))
 
     def published_version(self, arn: str, body: Mapping[str, Any]) -> str | None:
         """The newest version of ``arn`` whose definition, role and type are ``body``'s, or None."""

@@ -1,9 +1,10 @@
 """Commands for operating what is deployed: ``status``, ``history``, ``rollback``, ``branches``, ``run``.
 
-Registered on the same typer ``app`` as plan and apply (``planner/cli/app.py`` imports this module
-last). The logic lives in pure modules (:mod:`planner.status`, :mod:`planner.history`,
-:mod:`planner.rollback`, :mod:`planner.branches`); what a backend must read or start goes through
-its :class:`~planner.contract.Operator`. Heavy modules are imported inside the commands, so
+Plain functions with typer annotations, registered by :mod:`planner.cli.app`. The logic lives in
+pure modules (:mod:`planner.status`, :mod:`planner.history`, :mod:`planner.rollback`,
+:mod:`planner.branches`); what a backend must read or start goes through its
+:class:`~planner.contract.Operator`; ``rollback`` and ``branches --prune`` write through the apply
+transaction (:mod:`planner.applying`). Heavy modules are imported inside the commands, so
 ``flowplan --help`` stays fast.
 
 Exit codes: ``status`` exits 1 when a flow is missing, its last finished run failed, its trigger
@@ -21,8 +22,10 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from planner.cli.app import (
+from planner.cli.options import (
     AllowDestroyOpt,
+    AutoApproveOpt,
+    BackendOpt,
     BranchOpt,
     EnableSchedulesOpt,
     FileOpt,
@@ -31,24 +34,22 @@ from planner.cli.app import (
     ParallelismOpt,
     VarFileOpt,
     VarOpt,
-    _check_format,
-    _color,
-    _err,
-    _options,
-    _out,
-    _render,
-    app,
+    check_format,
+    manifest_options,
+    print_err,
+    print_out,
+    render_plan,
+    use_color,
 )
 
 if TYPE_CHECKING:
     from planner.cli.session import Session
-    from planner.contract import Backend, FlowTarget, Scope
+    from planner.contract import Backend, FlowTarget, Revision, Scope
+    from planner.resources import Provenance
+    from planner.rollback import RollbackBackend
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-BackendOpt = Annotated[str | None, typer.Option("--backend", help="only this backend of the manifest")]
-AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="do not ask for confirmation (CI)")]
 
 
 def _in_parallel(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
@@ -105,7 +106,6 @@ def _targets(session: Session, desired: Mapping[Any, Any], names: Sequence[str])
 # --------------------------------------------------------------------------- status
 
 
-@app.command()
 def status(
     flows: Annotated[
         list[str] | None, typer.Argument(help="flows to report (default: all)", show_default=False)
@@ -123,14 +123,14 @@ def status(
     Exit 1 when a flow is missing, its last finished run failed, its trigger plumbing is broken or
     its runs cannot be read (so a cron job can alert on it); 0 otherwise. Writes nothing.
     """
-    from planner.builder import PlanOptions, build_plan
+    from planner.building import PlanOptions, build_plan
     from planner.cli.session import load
     from planner.contract import NotSupported, operator_of
     from planner.errors import FlowplanError
     from planner.status import render_status_markdown, render_status_text, status_view
 
-    _check_format(fmt)
-    session = load(_options(file, var, var_file, branch, enable_schedules))
+    check_format(fmt)
+    session = load(manifest_options(file, var, var_file, branch, enable_schedules))
     names = list(flows or ()) or sorted(session.manifest.flows)
     _check_flows(session, names)
     result = build_plan(session.manifest, session.backends, session.provenance, PlanOptions(mode="refresh-only"))
@@ -180,18 +180,17 @@ def status(
         limit=runs,
     )
     if fmt == "json":
-        _out(json.dumps(view, indent=2, sort_keys=True) + "\n")
+        print_out(json.dumps(view, indent=2, sort_keys=True) + "\n")
     elif fmt == "markdown":
-        _out(render_status_markdown(view))
+        print_out(render_status_markdown(view))
     else:
-        _out(render_status_text(view))
+        print_out(render_status_text(view))
     return 1 if view["alerts"] else 0
 
 
 # --------------------------------------------------------------------------- history
 
 
-@app.command()
 def history(
     flow: Annotated[
         str | None, typer.Argument(help="only revisions that changed this flow", show_default=False)
@@ -213,8 +212,8 @@ def history(
     from planner.errors import ManifestError
     from planner.history import history_view, render_history_markdown, render_history_text
 
-    _check_format(fmt)
-    session = load(_options(file, var, var_file, branch, False))
+    check_format(fmt)
+    session = load(manifest_options(file, var, var_file, branch, False))
     if flow is not None:
         _check_flows(session, [flow])
     names = _backend_names(session, backend)
@@ -242,11 +241,11 @@ def history(
         flows_by_address=owners,
     )
     if fmt == "json":
-        _out(json.dumps(view, indent=2, sort_keys=True) + "\n")
+        print_out(json.dumps(view, indent=2, sort_keys=True) + "\n")
     elif fmt == "markdown":
-        _out(render_history_markdown(view))
+        print_out(render_history_markdown(view))
     else:
-        _out(render_history_text(view))
+        print_out(render_history_text(view))
     return 0
 
 
@@ -266,7 +265,6 @@ def _confirm(question: str) -> bool:
     return sys.stdin.readline().strip() == "yes"
 
 
-@app.command()
 def rollback(
     flows: Annotated[
         list[str] | None, typer.Argument(help="only these flows (default: everything)", show_default=False)
@@ -291,22 +289,17 @@ def rollback(
     refuses. On Step Functions the `live` alias moves back to the version published for the
     revision. The rollback is recorded as a new revision.
     """
-    from planner import __version__
-    from planner.apply import ApplyOptions, LockRenewer, acquire_locks, apply_plan, raise_for_outcome, release_locks
-    from planner.builder import PlanOptions, build_plan
-    from planner.cli.planning import check_same
-    from planner.cli.progress import Progress
+    from planner.applying import ApplyOptions, Seen, Transaction, raise_for_outcome
+    from planner.building import PlanOptions, PlanResult, build_plan
+    from planner.cli.planning import progress_watcher
     from planner.cli.session import load
-    from planner.contract import CompileContext, NotSupported, Resource, operator_of
-    from planner.errors import FlowplanError, ManifestError
+    from planner.errors import FlowplanError
     from planner.history import find_revision
-    from planner.resources import Address, Provenance
-    from planner.rollback import RollbackBackend, restore_resources
 
-    _check_format(fmt)
+    check_format(fmt)
     if to <= 0:
         raise FlowplanError("rollback needs --to REVISION (a number from `flowplan history`)")
-    session = load(_options(file, var, var_file, branch, False))
+    session = load(manifest_options(file, var, var_file, branch, False))
     names = _backend_names(session, backend)
     if len(names) > 1:
         raise FlowplanError(
@@ -314,10 +307,58 @@ def rollback(
             hint="name one: --backend " + " | --backend ".join(names),
         )
     name = names[0]
+    state = session.backends[name].inventory(_scope(session, name)).load()
+    revision = find_revision(state, to, name)
+    wrapped, provenance = _rollback_backend(session, name, revision)
+    backends: dict[str, Backend] = {name: wrapped}
+    plan_options = PlanOptions(targets=tuple(flows or ()), allow_destroy=allow_destroy)
+
+    def replan() -> PlanResult:
+        return build_plan(session.manifest, backends, provenance, plan_options)
+
+    result = replan()
+    later = [r.number for r in state.revisions if r.number > revision.number]
+    if fmt == "json":
+        document = {
+            "rollback": _rollback_json(revision, name, later),
+            "plan": json.loads(render_plan(result.plan, fmt, False)),
+        }
+        print_out(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    else:
+        head = _rollback_head(session, name, revision, later, flows)
+        print_out(head + ".\n\n" + render_plan(result.plan, fmt, use_color(no_color)))
+    if plan_only:
+        return 0
+    options = ApplyOptions(parallelism=parallelism, operation="rollback")
+    transaction = Transaction(backends, provenance, replan, options, watcher=progress_watcher)
+    question = f"Roll back to revision {revision.number}?"
+    ask = None if auto_approve else (lambda _plan: _confirm(question))
+    outcome = transaction.apply(result, Seen(result.plan, "the rollback plan shown"), ask)
+    if outcome.ending == "nothing":
+        print_err(f"Nothing to roll back: what is deployed already matches revision {revision.number}.")
+        return 1 if result.plan.conflicts else 0
+    if outcome.ending == "cancelled":
+        print_err("Rollback cancelled; nothing was written.")
+        return 1
+    print_err(
+        f"Rollback complete: {len(outcome.succeeded)} change(s) applied; recorded as revision {outcome.revision}."
+    )
+    for machine, version in wrapped.restored():
+        print_err(f"  {machine}: the live alias runs {version} again")
+    raise_for_outcome(outcome)
+    return 1 if outcome.plan is not None and outcome.plan.conflicts else 0
+
+
+def _rollback_backend(session: Session, name: str, revision: Revision) -> tuple[RollbackBackend, Provenance]:
+    """The backend whose desired state is ``revision``, and the provenance its objects are stamped with."""
+    from planner import __version__
+    from planner.contract import CompileContext, NotSupported, Resource, RollbackWriter, operator_of
+    from planner.errors import ManifestError
+    from planner.resources import Address, Provenance
+    from planner.rollback import RollbackBackend, restore_resources
+
     handle = session.backends[name]
     scope = _scope(session, name)
-    state = handle.inventory(scope).load()
-    revision = find_revision(state, to, name)
     provenance = Provenance(__version__, revision.manifest_digest, revision.git_commit)
     try:
         current = handle.compiler().compile(CompileContext(session.manifest, handle.spec, session.provenance))
@@ -333,16 +374,18 @@ def rollback(
     try:
         operator = operator_of(handle)
     except NotSupported:
-        operator = None
+        return RollbackBackend(handle, resources), provenance
 
-    def rollback_writer(dry_run: bool) -> Any:
-        return operator.rollback_writer(scope, dry_run) if operator is not None else None
+    def rollback_writer(dry_run: bool) -> RollbackWriter | None:
+        return operator.rollback_writer(scope, dry_run)
 
-    wrapped: Backend = RollbackBackend(handle, resources, rollback_writer)  # type: ignore[assignment]
-    backends = {name: wrapped}
-    plan_options = PlanOptions(targets=tuple(flows or ()), allow_destroy=allow_destroy)
-    result = build_plan(session.manifest, backends, provenance, plan_options)
-    later = [r.number for r in state.revisions if r.number > revision.number]
+    return RollbackBackend(handle, resources, rollback_writer), provenance
+
+
+def _rollback_head(
+    session: Session, name: str, revision: Revision, later: Sequence[int], flows: Sequence[str] | None
+) -> str:
+    """The first line of a rollback: which revision, who applied it, what it undoes."""
     head = (
         f"Rollback of backend {name} (project {session.manifest.project}, branch {session.manifest.branch}) to "
         f"revision {revision.number}: applied {revision.time} by {revision.who}, commit "
@@ -352,38 +395,7 @@ def rollback(
         head += f"; undoes revision{'s' if len(later) > 1 else ''} {', '.join(map(str, later))}"
     if flows:
         head += f"; only flows {', '.join(flows)}"
-    if fmt == "json":
-        document = {
-            "rollback": _rollback_json(revision, name, later),
-            "plan": json.loads(_render(result.plan, fmt, False)),
-        }
-        _out(json.dumps(document, indent=2, sort_keys=True) + "\n")
-    else:
-        _out(head + ".\n\n" + _render(result.plan, fmt, _color(no_color)))
-    if plan_only:
-        return 0
-    if result.plan.is_empty:
-        _err(f"Nothing to roll back: what is deployed already matches revision {revision.number}.")
-        return 1 if result.plan.conflicts else 0
-    if not auto_approve and not _confirm(f"Roll back to revision {revision.number}?"):
-        _err("Rollback cancelled; nothing was written.")
-        return 1
-    apply_options = ApplyOptions(parallelism=parallelism, operation="rollback")
-    held = acquire_locks(backends, result, apply_options)
-    try:
-        locked = build_plan(session.manifest, backends, provenance, plan_options)
-        check_same(result.plan, locked.plan, "the rollback plan shown")
-        progress = Progress(len(locked.plan.changes))
-        with LockRenewer(held, apply_options.lock_ttl), progress:
-            outcome = apply_plan(locked, backends, provenance, apply_options, progress.event)
-    finally:
-        release_locks(held)
-    done = len(outcome.succeeded)
-    _err(f"Rollback complete: {done} change(s) applied; recorded as revision {outcome.revision}.")
-    for machine, version in getattr(operator, "restored", []):
-        _err(f"  {machine}: the live alias runs {version} again")
-    raise_for_outcome(outcome)
-    return 1 if locked.plan.conflicts else 0
+    return head
 
 
 def _remember_secrets(resources: Sequence[Any]) -> None:
@@ -413,7 +425,6 @@ def _rollback_json(revision: Any, backend: str, later: Sequence[int]) -> dict[st
 # --------------------------------------------------------------------------- branches
 
 
-@app.command()
 def branches(
     file: FileOpt = "flows.yaml",
     var: VarOpt = None,
@@ -439,25 +450,18 @@ def branches(
     backend that has them) is older than that, as `flowplan destroy --branch NAME` would, one
     branch at a time. Production (prod) is never pruned. For a cleanup job after merged pull requests.
     """
-    from planner.branches import (
-        PRODUCTION,
-        branches_view,
-        parse_age,
-        prune_candidates,
-        render_branches_markdown,
-        render_branches_text,
-    )
+    from planner.branches import PRODUCTION, branches_view, parse_age, render_branches_markdown, render_branches_text
     from planner.cli.session import load
     from planner.contract import NotSupported, operator_of
     from planner.errors import FlowplanError
 
-    _check_format(fmt)
+    check_format(fmt)
     if (older_than or dry_run) and not prune:
         raise FlowplanError("--older-than and --dry-run go with --prune")
     if prune and older_than is None:
         raise FlowplanError("--prune needs --older-than (for example --older-than 14d)")
     age = parse_age(older_than) if older_than else None
-    session = load(_options(file, var, var_file, PRODUCTION, False))
+    session = load(manifest_options(file, var, var_file, PRODUCTION, False))
     names = _backend_names(session, backend)
     notes: dict[str, str] = {}
 
@@ -473,64 +477,90 @@ def branches(
     view = branches_view(infos, project=session.manifest.project, now=now, notes=notes)
     if not prune:
         if fmt == "json":
-            _out(json.dumps(view, indent=2, sort_keys=True) + "\n")
+            print_out(json.dumps(view, indent=2, sort_keys=True) + "\n")
         elif fmt == "markdown":
-            _out(render_branches_markdown(view))
+            print_out(render_branches_markdown(view))
         else:
-            _out(render_branches_text(view))
+            print_out(render_branches_text(view))
         return 0
-    assert age is not None
+    assert age is not None and older_than is not None
+    return _prune(session, view, age, older_than, fmt, dry_run, auto_approve, parallelism, use_color(no_color))
+
+
+def _prune(
+    session: Session,
+    view: dict[str, Any],
+    age: datetime.timedelta,
+    older_than: str,
+    fmt: str,
+    dry_run: bool,
+    auto_approve: bool,
+    parallelism: int,
+    color: bool,
+) -> int:
+    """Destroy each branch deployment stale everywhere it is deployed, as ``flowplan destroy --branch`` does."""
+    from planner.branches import PRODUCTION, prune_candidates, render_branches_text
+    from planner.errors import FlowplanError
+
     stale = prune_candidates(view, age)
     # A branch goes only when it is stale everywhere it is deployed: destroy removes it from every backend.
     fresh = {b for rows in view["backends"].values() for row in rows if (b := row["branch"]) and _young(row, age)}
     branches_to_go = sorted({b for _, b in stale} - fresh - {PRODUCTION})
     report: dict[str, Any] = {"older_than": older_than, "pruned": [], "kept": [], "failed": {}}
-    _err(
+    print_err(
         f"{len(branches_to_go)} branch deployment(s) with no apply for {older_than}: "
         + (", ".join(branches_to_go) or "none")
     )
     if dry_run or not branches_to_go:
         report["kept"] = branches_to_go if dry_run else []
         if fmt == "json":
-            _out(json.dumps({"branches": view, "prune": report}, indent=2, sort_keys=True) + "\n")
+            print_out(json.dumps({"branches": view, "prune": report}, indent=2, sort_keys=True) + "\n")
         else:
-            _out(render_branches_text(view))
+            print_out(render_branches_text(view))
         return 0
     if not auto_approve and not sys.stdin.isatty():
         raise FlowplanError(
             "pruning branch deployments needs confirmation, and there is no terminal to ask on",
             hint="pass --auto-approve in a cleanup job (production is never pruned), or --dry-run to list them",
         )
-    from planner.builder import PlanOptions
-    from planner.cli.planning import apply_command
-    from planner.cli.session import ManifestOptions
-
     for name in branches_to_go:
-        options = ManifestOptions(session.options.file, session.options.cli_vars, session.options.var_files, name)
-        _err(f"\nDestroying branch deployment {name}:")
-        try:
-            code = apply_command(
-                plan_file=None,
-                options=options,
-                plan_options=PlanOptions(mode="destroy", allow_destroy=True),
-                auto_approve=auto_approve,
-                parallelism=parallelism,
-                dry_run=False,
-                color=_color(no_color),
-            )
-        except FlowplanError as exc:
-            report["failed"][name] = exc.render()
-            _err(f"Branch {name} was not (fully) destroyed: {exc.render()}")
-            continue
-        (report["pruned"] if code == 0 else report["kept"]).append(name)
+        _destroy_branch(session, name, auto_approve, parallelism, color, report)
     if fmt == "json":
-        _out(json.dumps({"branches": view, "prune": report}, indent=2, sort_keys=True) + "\n")
-    _err(
+        print_out(json.dumps({"branches": view, "prune": report}, indent=2, sort_keys=True) + "\n")
+    print_err(
         f"Pruned {len(report['pruned'])} branch deployment(s)"
         + (f"; {len(report['failed'])} failed: {', '.join(report['failed'])}" if report["failed"] else "")
         + "."
     )
     return 1 if report["failed"] or report["kept"] else 0
+
+
+def _destroy_branch(
+    session: Session, name: str, auto_approve: bool, parallelism: int, color: bool, report: dict[str, Any]
+) -> None:
+    """``flowplan destroy --branch NAME`` (through the apply transaction); the result goes into ``report``."""
+    from planner.building import PlanOptions
+    from planner.cli.planning import apply_command
+    from planner.cli.session import ManifestOptions
+    from planner.errors import FlowplanError
+
+    options = ManifestOptions(session.options.file, session.options.cli_vars, session.options.var_files, name)
+    print_err(f"\nDestroying branch deployment {name}:")
+    try:
+        code = apply_command(
+            plan_file=None,
+            options=options,
+            plan_options=PlanOptions(mode="destroy", allow_destroy=True),
+            auto_approve=auto_approve,
+            parallelism=parallelism,
+            dry_run=False,
+            color=color,
+        )
+    except FlowplanError as exc:
+        report["failed"][name] = exc.render()
+        print_err(f"Branch {name} was not (fully) destroyed: {exc.render()}")
+        return
+    (report["pruned"] if code == 0 else report["kept"]).append(name)
 
 
 def _young(row: Mapping[str, Any], age: datetime.timedelta) -> bool:
@@ -541,7 +571,6 @@ def _young(row: Mapping[str, Any], age: datetime.timedelta) -> bool:
 # --------------------------------------------------------------------------- run
 
 
-@app.command("run")
 def run_flow(
     flow: Annotated[str, typer.Argument(help="the flow to start now")],
     param: Annotated[list[str] | None, typer.Option("--param", help="a parameter: KEY=VALUE (repeatable)")] = None,
@@ -564,7 +593,7 @@ def run_flow(
         if not sep or not key.strip():
             raise FlowplanError(f"--param {pair!r} is not KEY=VALUE", hint="for example --param epochs=40")
         params[key.strip()] = value
-    session = load(_options(file, var, var_file, branch, False))
+    session = load(manifest_options(file, var, var_file, branch, False))
     _check_flows(session, [flow])
     spec = session.manifest.flows[flow]
     handle = session.backends[spec.backend]
@@ -578,5 +607,5 @@ def run_flow(
     lines = [f"Started {submitted.id}, a run of {flow} on {spec.backend} ({submitted.where}).", "Watch it:"]
     lines += [f"  {w}" for w in submitted.watch]
     lines += [f"Note: {n}" for n in submitted.notes]
-    _out("\n".join(lines) + "\n")
+    print_out("\n".join(lines) + "\n")
     return 0

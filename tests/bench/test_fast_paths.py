@@ -157,10 +157,10 @@ def test_revision_bodies_pack_to_the_same_bytes_as_before(bodies: dict[str, Any]
     import base64
     import zlib
 
-    from planner.apply import _pack
+    from planner.applying.revision import pack
     from planner.resources import canonical_json
 
-    assert _pack(bodies) == base64.b64encode(zlib.compress(canonical_json(bodies).encode(), 9)).decode()
+    assert pack(bodies) == base64.b64encode(zlib.compress(canonical_json(bodies).encode(), 9)).decode()
 
 
 # --------------------------------------------------------------------------- the files scan in a second process

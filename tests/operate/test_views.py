@@ -14,7 +14,7 @@ import pytest
 
 from backends.registry import OpenOptions, open_backend
 from planner.branches import age_text, branches_view, parse_age, prune_candidates
-from planner.builder import PlanOptions, build_plan
+from planner.building import PlanOptions, build_plan
 from planner.contract import BranchInfo, InventoryState, Revision, Run, Scope, TriggerHealth
 from planner.errors import FlowplanError, PlanError
 from planner.history import history_view, render_history_markdown

@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from planner.builder import PlanOptions, build_plan
+from planner.applying import Transaction, raise_for_outcome
+from planner.building import PlanOptions, build_plan
 from planner.contract import (
     Backend,
     Capabilities,
@@ -207,14 +208,13 @@ def _plan(path: Path, store: ToyStore) -> Any:
 
 
 def _apply(path: Path, store: ToyStore) -> None:
-    from planner.apply import ApplyOptions, acquire_locks, apply_plan, raise_for_outcome, release_locks
+    """The one transaction: lock, plan again under the lock, compare, write, record, release."""
+    manifest, backends, provenance, result = _plan(path, store)
 
-    _, backends, provenance, result = _plan(path, store)
-    held = acquire_locks(backends, result, ApplyOptions())
-    try:
-        raise_for_outcome(apply_plan(result, backends, provenance, ApplyOptions()))
-    finally:
-        release_locks(held)
+    def replan() -> Any:
+        return build_plan(manifest, backends, provenance, PlanOptions(), compiled=result.compiled)
+
+    raise_for_outcome(Transaction(backends, provenance, replan).apply(result))
 
 
 def test_plan_apply_empty_plan_and_drift_through_the_contract(world: tuple[Path, ToyStore]) -> None:

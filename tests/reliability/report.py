@@ -70,7 +70,7 @@ BUGS: list[tuple[str, str, str]] = [
         "delete first, untag after (moto keeps a deleted machine's tags)",
     ),
     (
-        "`planner/cli/planning.py`, `planner/apply.py` `inventory_repairs`",
+        "`planner/applying/transaction.py` `Transaction.repair`, `planner/applying/inventory.py` `inventory_repairs`",
         "an apply killed after its last write left `pending-*` intents; the next plan was empty, so no "
         "apply ever stored them resolved and the inventory disagreed with what is live forever",
         "an apply with nothing to change stores the reconciled inventory under the lock",
@@ -107,7 +107,7 @@ BUGS: list[tuple[str, str, str]] = [
         "refused, naming the option (test_stale.py)",
     ),
     (
-        "`planner/cli/planning.py` `check_same`",
+        "`planner/applying/compare.py` `check_same`",
         "a saved plan applied against another cluster or endpoint with the same state went through; a "
         'refusal said "the live objects it touches changed" for any difference',
         "refused when the backend target differs; the refusal names each address and how it differs (test_stale.py)",

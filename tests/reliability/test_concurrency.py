@@ -54,17 +54,17 @@ _CHILD = textwrap.dedent(
             return acquire(self, info)
         fb._write_bytes, fb.FilesWriter.delete, fb.FileLock.acquire = counted_write, counted_delete, counted_acquire
         atexit.register(lambda: sys.stderr.write("\\nWRITES=" + json.dumps(counts) + "\\n"))
-    import planner.cli.planning as planning
-    original = planning.acquire_locks
-    def at_the_barrier(*args, **kwargs):
+    from planner.applying.locks import HeldLocks
+    original = HeldLocks.acquire.__func__
+    def at_the_barrier(cls, *args, **kwargs):
         (barrier / f"ready-{me}").touch()
         deadline = time.time() + 180
         while not (barrier / "go").exists():
             if time.time() > deadline:
                 sys.exit(3)
             time.sleep(0.001)
-        return original(*args, **kwargs)
-    planning.acquire_locks = at_the_barrier
+        return original(cls, *args, **kwargs)
+    HeldLocks.acquire = classmethod(at_the_barrier)
     sys.stderr.write(f"PID={os.getpid()}\\n")
     sys.stderr.flush()
     from planner.cli import main

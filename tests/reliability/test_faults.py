@@ -190,7 +190,7 @@ def test_random_faults_converge(target: Target, seed: int, trial: Recorder, monk
 
 def _victim(target: Target) -> tuple[Address, set[Address]]:
     """A resource with dependents, and those dependents (from the plan's own dependency graph)."""
-    from planner.builder import build_plan
+    from planner.building import build_plan
     from planner.cli.session import ManifestOptions, load
 
     options = ManifestOptions(str(target.manifest_path), tuple(target.cli_vars().items()), tuple(target.var_files()))

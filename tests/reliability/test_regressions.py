@@ -74,7 +74,7 @@ def test_a_disk_error_on_the_files_backend_is_a_clear_error(
 
 
 def test_an_apply_with_nothing_to_change_records_what_a_killed_apply_left_pending(files_target: Target) -> None:
-    """planner/cli/planning.py + planner/apply.py ``inventory_repairs``: an apply killed after its last write
+    """planner/applying (``Transaction.repair``, ``inventory_repairs``): an apply killed after its last write
     left ``pending-*`` intents; the plan was empty, so no apply ever stored them resolved and the inventory
     disagreed with what is live forever. Now an apply with nothing to change stores them, under the lock."""
     import json
