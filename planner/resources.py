@@ -130,24 +130,27 @@ class Resource:
     fires: bool = False
     toggle: Toggle | None = None
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=dict, compare=False, hash=False)
-    #: The comparison body and its digest when the compiler built them anyway (the Argo compiler hashes a
-    #: body before stamping its spec-hash marker): exactly ``without(body, volatile_paths)`` and its digest.
-    known: tuple[dict[str, Any], str] | None = field(default=None, repr=False, compare=False, hash=False)
+    #: ``(body, comparison body, digest)`` when the compiler built them anyway (the Argo compiler hashes a
+    #: body before stamping its spec-hash marker): exactly ``without(body, volatile_paths)`` and its digest,
+    #: for that very body object. A copy with another body (``dataclasses.replace``) computes its own.
+    known: tuple[dict[str, Any], dict[str, Any], str] | None = field(
+        default=None, repr=False, compare=False, hash=False
+    )
 
     # Computed once per resource: bodies are not changed after a compiler made them, and the planner asks
     # for each of these several times per resource.
     @functools.cached_property
     def comparison_body(self) -> dict[str, Any]:
         """The body without its volatile pointers (shares unchanged parts with ``body``)."""
-        if self.known is not None:
-            return self.known[0]
+        if self.known is not None and self.known[0] is self.body:
+            return self.known[1]
         return without(self.body, self.volatile_paths)
 
     @functools.cached_property
     def digest(self) -> str:
         """Full SHA-256 of :attr:`comparison_body`'s canonical JSON (what the planner compares)."""
-        if self.known is not None:
-            return self.known[1]
+        if self.known is not None and self.known[0] is self.body:
+            return self.known[2]
         return digest(self.comparison_body)
 
     @property

@@ -434,7 +434,7 @@ class _Compilation:
             protect=draft.flow.protect if draft.flow is not None else False,
             fires=draft.kind in ("CronWorkflow", "Sensor"),
             toggle=Toggle("/spec/suspend", False, True) if draft.kind == "CronWorkflow" else None,
-            known=(form, full),
+            known=(body, form, full),
         )
         return resource
 
