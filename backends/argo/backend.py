@@ -29,6 +29,7 @@ from typing import Any
 from backends.argo.client import DEFAULT_TIMEOUT, ClusterSettings, Connection, Kube
 from backends.argo.inventory import ConfigMapInventory
 from backends.argo.lock import LeaseLock
+from backends.argo.operate import ArgoOperator
 from backends.argo.reader import ArgoReader
 from backends.argo.writer import ArgoWriter
 from planner.contract import Backend, Capabilities, Compiler, Scope
@@ -103,11 +104,9 @@ class ArgoBackend(Backend):
             )
         return ()
 
-    def operator(self) -> Any:
+    def operator(self) -> ArgoOperator:
         """Runs, trigger plumbing, manual runs and branch listings (see :mod:`backends.argo.operate`)."""
-        from backends.argo.operate import ArgoOperator
-
-        return ArgoOperator(self)
+        return ArgoOperator(self.kube, self.argo, self.spec.name)
 
     def close(self) -> None:
         self.connection.close()

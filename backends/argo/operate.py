@@ -22,7 +22,7 @@ answer could start the flow twice; the error says how to check).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backends.argo.client import (
     CONFIG_MAP,
@@ -31,6 +31,7 @@ from backends.argo.client import (
     RESOURCE_KINDS,
     WORKFLOW_TEMPLATE,
     Kind,
+    Kube,
     classify,
 )
 from backends.argo.inventory import ConfigMapInventory
@@ -49,10 +50,8 @@ from planner.contract import (
     Writer,
 )
 from planner.errors import BackendError, FlowplanError
+from planner.manifest import ArgoSettings
 from planner.resources import BRANCH_KEY, FLOW_KEY, MANAGED_BY, MANAGED_BY_KEY, PROJECT_KEY, Address
-
-if TYPE_CHECKING:
-    from backends.argo.backend import ArgoBackend
 
 __all__ = ["STARTED_BY_KEY", "WORKFLOW", "ArgoOperator", "workflow_run"]
 
@@ -122,11 +121,11 @@ def _events_health(flow: str, kind: str, name: str, status: Mapping[str, Any] | 
 class ArgoOperator:
     """The :class:`~planner.contract.Operator` of an argo backend."""
 
-    def __init__(self, backend: ArgoBackend) -> None:
-        self.backend = backend
-        self.kube = backend.kube
-        self.settings = backend.argo
-        self.name = backend.spec.name
+    def __init__(self, kube: Kube, settings: ArgoSettings, name: str) -> None:
+        """The cluster's client, the backend's ``argo:`` settings and its name in the manifest (for messages)."""
+        self.kube = kube
+        self.settings = settings
+        self.name = name
 
     # -- runs --------------------------------------------------------------------------
 
