@@ -35,8 +35,8 @@ from backends.argo.client import (
     classify,
 )
 from backends.argo.inventory import ConfigMapInventory
+from backends.argo.listing import INVENTORY_KEY, parallel
 from backends.argo.names import label_value
-from backends.argo.reader import INVENTORY_KEY, parallel
 from backends.argo.workflow import run_labels
 from planner.contract import (
     BranchInfo,
