@@ -6,9 +6,9 @@ default), laid out ``<namespace>/<kind>/<name>.yaml`` so Argo CD or
 owner (project, branch, flow), the spec hash and the provenance; the
 provenance line is the only part that changes when nothing but the commit
 changed, and it is excluded from comparison (the format is
-:mod:`backends.files_format`'s). The files are scanned in process: checking
-30,000 headers takes about a second, which a second process would hide only
-at the price of one more moving part.
+:mod:`backends.files_format`'s). The files are scanned in process (about 1.5 s
+for the 30,000 files of 10,000 flows): a second process hid most of that
+beside the compile, but not enough to earn its place.
 
 Inventory and lock live in ``.flowplan/<backend>/`` beside the manifest, not
 in the synced directory. Reads compare file bytes with the rendering before
