@@ -32,7 +32,8 @@ class Child:
     With ``more=True`` its stdin stays open after ``request`` for one further part, given by
     :meth:`send` (the Argo listing sends the desired digests once the compile is done); otherwise
     stdin is closed after ``request``. ``env`` and ``cwd`` are the process's environment and
-    working directory (default: the planner's own).
+    working directory (default: the planner's own); its stderr goes to the file ``log`` (default:
+    nowhere), for an owner that explains a failure from it.
     """
 
     def __init__(
@@ -43,19 +44,26 @@ class Child:
         more: bool = False,
         env: Mapping[str, str] | None = None,
         cwd: Path | None = None,
+        log: Path | None = None,
     ) -> None:
         self._writer: threading.Thread | None = None
+        #: Why the process could not start (no such interpreter…), if it could not.
+        self.start_error: OSError | None = None
+        #: Whether :meth:`answer` gave up waiting and killed it.
+        self.timed_out = False
         try:
-            self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
-                list(command),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                env=dict(env) if env is not None else None,
-                cwd=str(cwd) if cwd is not None else None,
-            )
-        except OSError:
+            with open(log, "wb") if log is not None else contextlib.nullcontext(subprocess.DEVNULL) as errors:
+                self.process: subprocess.Popen[bytes] | None = subprocess.Popen(
+                    list(command),
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=errors,
+                    env=dict(env) if env is not None else None,
+                    cwd=str(cwd) if cwd is not None else None,
+                )
+        except OSError as exc:
             self.process = None
+            self.start_error = exc
             return
         assert self.process.stdin is not None
         # Written by a thread: a pipe holds 64 KB, and the child reads it only once Python has started.
@@ -78,12 +86,19 @@ class Child:
         assert self.process.stdin is not None
         _send(self.process.stdin, data, True)
 
-    def answer(self) -> bytes | None:
-        """Everything the child wrote, once it exited with 0; None otherwise."""
+    def answer(self, timeout: float | None = None) -> bytes | None:
+        """Everything the child wrote, once it exited with 0; None otherwise.
+
+        After ``timeout`` seconds the child is killed (:attr:`timed_out`) and there is no answer.
+        """
         process = self.process
         if process is None:
             return None
         assert process.stdout is not None
+        timer = threading.Timer(timeout, self._expire) if timeout is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         try:
             out = process.stdout.read()  # the child has its answer ready, or is still working
             process.stdout.close()
@@ -91,7 +106,16 @@ class Child:
         except (OSError, ValueError):  # ValueError: stopped meanwhile (its pipe closed)
             self.stop()
             return None
-        return out if process.returncode == 0 else None
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return out if process.returncode == 0 and not self.timed_out else None
+
+    def _expire(self) -> None:
+        if self.running:
+            self.timed_out = True
+            assert self.process is not None
+            self.process.kill()
 
     def stop(self) -> None:
         """Kill the child if it still runs (its answer is not wanted); its pipes are closed."""
