@@ -2,9 +2,9 @@
 
 :func:`compile_flows` groups the Metaflow flows of a backend by their compile
 environment, starts one :mod:`backends.metaflow._driver` process per group
-(a :class:`planner.child.Child`: the request on its stdin, its status on its stdout)
-(which imports Metaflow once and forks a child per flow, at most
-``metaflow.parallelism`` at a time) and turns each child's answer into a
+(a :class:`planner.child.Child`: the request on its stdin, its status on its
+stdout), which imports Metaflow once and forks a child per flow, at most
+``metaflow.parallelism`` at a time, and turns each child's answer into a
 :class:`CompiledFlow` or a :class:`~planner.errors.ManifestError` that points
 at the flow in ``flows.yaml``.
 
