@@ -359,8 +359,8 @@ def _at_most_every(seconds: float, hook: Callable[[Any], None]) -> Callable[[Any
     The kubeconfig loader installs a hook that runs before every request: it
     reloads an expired token and then sets the host, TLS and proxy settings
     again, and setting the host reads every proxy variable of the environment.
-    That was a third of the client's CPU per write in a 1,000-object apply
-    (issue 12). A token still refreshes within ``seconds`` of expiring.
+    That was a third of the client's CPU per write in a 1,000-object apply.
+    A token still refreshes within ``seconds`` of expiring.
     """
     lock = threading.Lock()
     last = [-float("inf")]
@@ -608,7 +608,7 @@ class Kube:
         every core model on first use (about a second, and every plan reads the
         inventory, a ConfigMap), and each generated method validates its arguments
         with pydantic and walks the body to sanitize it, a third of the client's CPU
-        per write in a 1,000-object apply (issue 12). The request is what the generated classes send:
+        per write in a 1,000-object apply. The request is what the generated classes send:
         same path, query, headers, auth and timeout; a non-2xx answer raises the same
         ``ApiException`` (see :func:`classify`).
         """
