@@ -14,25 +14,24 @@ either its inventory file or files carrying its markers exist).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from backends.files import JsonFileInventory, _split
+from backends.files_format import split_file
 from planner.contract import (
     BranchInfo,
     FlowTarget,
+    Inventory,
     LiveState,
     NotSupported,
     Run,
     Scope,
     Submitted,
     TriggerHealth,
-    Writer,
 )
-
-if TYPE_CHECKING:
-    from backends.files import FilesBackend
+from planner.contract import (
+    RollbackWriter as ContractRollbackWriter,
+)
 
 __all__ = ["FilesOperator"]
 
@@ -40,12 +39,20 @@ __all__ = ["FilesOperator"]
 class FilesOperator:
     """The :class:`~planner.contract.Operator` of a ``type: files`` backend."""
 
-    def __init__(self, backend: FilesBackend) -> None:
-        self.backend = backend
+    def __init__(
+        self, name: str, where: str, target: Path, state_dir: Path, inventory_at: Callable[[Path], Inventory]
+    ) -> None:
+        """``name``: the backend's in the manifest; ``where``: its directory, for messages; ``target``: the
+        rendered files; ``state_dir``: the inventories, one per branch, each opened by ``inventory_at``."""
+        self.name = name
+        self.where = where
+        self.target = target
+        self.state_dir = state_dir
+        self.inventory_at = inventory_at
 
     def _no_runs(self, what: str) -> NotSupported:
         return NotSupported(
-            f"backend {self.backend.spec.name!r} only writes {self.backend.describe()}: {what}",
+            f"backend {self.name!r} only writes {self.where}: {what}",
             hint="look at the cluster that syncs that directory (Argo CD, kubectl apply -R): `argo list`, "
             "`kubectl get workflows`",
         )
@@ -65,22 +72,22 @@ class FilesOperator:
             address = templates[0].address
             hint += f": argo submit -n {address.namespace} --from workflowtemplate/{address.name}"
         raise NotSupported(
-            f"backend {self.backend.spec.name!r} only writes files; it cannot start a run of {flow.name}",
+            f"backend {self.name!r} only writes files; it cannot start a run of {flow.name}",
             hint=hint,
         )
 
-    def rollback_writer(self, scope: Scope, dry_run: bool = False) -> Writer | None:
+    def rollback_writer(self, scope: Scope, dry_run: bool = False) -> ContractRollbackWriter | None:
         return None
 
     def branches(self, project: str) -> list[BranchInfo]:
         """Inventories named ``<project>-*.json``, and the branches the rendered files' headers name."""
-        tracked: dict[str, JsonFileInventory] = {}
-        state_dir = self.backend.state_dir
+        tracked: dict[str, Inventory] = {}
+        state_dir = self.state_dir
         if state_dir.is_dir():
             for path in sorted(state_dir.glob(f"{project}-*.json")):
                 branch = path.stem[len(project) + 1 :]
                 if branch:
-                    tracked[branch] = JsonFileInventory(path)
+                    tracked[branch] = self.inventory_at(path)
         marked = self._marked(project)
         result = []
         for branch in sorted(set(tracked) | set(marked)):
@@ -90,7 +97,7 @@ class FilesOperator:
                 continue  # destroyed: the inventory remains (with its history), the deployment does not
             result.append(
                 BranchInfo(
-                    backend=self.backend.spec.name,
+                    backend=self.name,
                     branch=branch,
                     tracked=len(state.entries) if state else 0,
                     marked=marked.get(branch, 0),
@@ -103,7 +110,7 @@ class FilesOperator:
     def _marked(self, project: str) -> dict[str, int]:
         """Rendered files per branch whose owner header names ``project`` (and this backend)."""
         counts: dict[str, int] = {}
-        target: Path = self.backend.target
+        target = self.target
         if not target.is_dir():
             return counts
         for root, dirs, names in os.walk(target):
@@ -116,11 +123,11 @@ class FilesOperator:
                         head = handle.read(4096)
                 except OSError:
                     continue
-                owner, _, _ = _split(head)
+                owner, _, _ = split_file(head)
                 if not owner or owner.get("project") != project:
                     continue
                 address = str(owner.get("address", ""))
-                if not address.startswith(f"{self.backend.spec.name}."):
+                if not address.startswith(f"{self.name}."):
                     continue
                 branch = str(owner.get("branch", ""))
                 counts[branch] = counts.get(branch, 0) + 1

@@ -136,6 +136,10 @@ class Reader(Protocol):
         """List what ``scope`` owns, and whatever sits at the desired addresses."""
         ...
 
+    def close(self) -> None:
+        """Stop what the read-ahead hooks still run (a plan that ended before :meth:`read`)."""
+        return None
+
 
 class Writer(Protocol):
     def create(self, resource: Resource) -> LiveResource | None: ...

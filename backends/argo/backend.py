@@ -15,20 +15,25 @@ and the ``argo:`` block shared with the files backend (namespaces, event bus…)
 
 ``extra`` (tests, benchmarks; not settable from flows.yaml) may hold
 ``retry`` (a :class:`~backends.argo.client.RetryPolicy`), ``timeout``
-(connect, read seconds), ``kubeconfig``/``context`` overrides and
-``inventory_shard_bytes``.
+(connect, read seconds), ``kubeconfig``/``context`` overrides,
+``inventory_shard_bytes``, and for the reader's second process
+(:mod:`backends.argo.list_scan`) ``list_child_from`` (inventory size) and
+``list_child_command``.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from backends.argo import list_scan
 from backends.argo.client import DEFAULT_TIMEOUT, ClusterSettings, Connection, Kube
 from backends.argo.inventory import ConfigMapInventory
 from backends.argo.lock import LeaseLock
+from backends.argo.operate import ArgoOperator
 from backends.argo.reader import ArgoReader
 from backends.argo.writer import ArgoWriter
 from planner.contract import Backend, Capabilities, Compiler, Scope
@@ -64,6 +69,10 @@ class ArgoBackend(Backend):
             timeout=tuple(extra.get("timeout") or DEFAULT_TIMEOUT),  # type: ignore[arg-type]
         )
         self.shard_bytes: int | None = extra.get("inventory_shard_bytes")
+        self.list_child_from: int | None = extra.get("list_child_from")
+        self.list_child_command: tuple[str, ...] = tuple(extra.get("list_child_command") or list_scan.COMMAND)
+        #: Readers handed out, so :meth:`close` stops a child listing one of them left running.
+        self._readers: weakref.WeakSet[ArgoReader] = weakref.WeakSet()
         self._known: dict[Scope, set[Address]] = {}
         self._known_lock = threading.Lock()
 
@@ -75,7 +84,15 @@ class ArgoBackend(Backend):
         return ArgoCompiler()
 
     def reader(self) -> ArgoReader:
-        return ArgoReader(self.kube, self.argo, self._remembered)
+        reader = ArgoReader(
+            self.kube,
+            self.argo,
+            self._remembered,
+            child_from=self.list_child_from,
+            child_command=self.list_child_command,
+        )
+        self._readers.add(reader)
+        return reader
 
     def writer(self, dry_run: bool = False) -> ArgoWriter:
         return ArgoWriter(self.kube, self.spec.name, dry_run=dry_run)
@@ -103,13 +120,14 @@ class ArgoBackend(Backend):
             )
         return ()
 
-    def operator(self) -> Any:
+    def operator(self) -> ArgoOperator:
         """Runs, trigger plumbing, manual runs and branch listings (see :mod:`backends.argo.operate`)."""
-        from backends.argo.operate import ArgoOperator
-
-        return ArgoOperator(self)
+        return ArgoOperator(self.kube, self.argo, self.spec.name)
 
     def close(self) -> None:
+        """Stop what the readers still run, then drop the connection pool."""
+        for reader in list(self._readers):
+            reader.close()
         self.connection.close()
 
     # -- what the inventory told the reader ------------------------------------------------

@@ -1,4 +1,8 @@
-"""Talking to the Kubernetes API for the Argo backend: configuration, calls, retries and errors.
+"""Talking to the Kubernetes API for the Argo backend: kinds, calls, retries and errors.
+
+The configuration (kubeconfig, in-cluster, the shared ``ApiClient``) is
+:mod:`backends.argo.connection`'s; :class:`ClusterSettings` and :class:`Connection`
+are re-exported here.
 
 Everything that knows the ``kubernetes`` client lives here, so the reader,
 writer, inventory and lock speak in kinds, namespaces and JSON bodies.
@@ -19,7 +23,7 @@ Decisions worth knowing (each one cost someone time, see docs/argo-backend.md):
   ConfigMap and Lease would turn timestamps into datetimes and drop nothing
   useful), and a create answered with 200 still returns its object.
 - One ``ApiClient`` per backend with a connection pool of
-  :data:`POOL_SIZE` (≥ the CLI's maximum ``--parallelism`` of 64), shared by
+  :data:`backends.argo.connection.POOL_SIZE` (≥ the CLI's maximum ``--parallelism`` of 64), shared by
   all threads: urllib3's pool is thread-safe, and keep-alive connections are
   reused across the LISTs of a plan and the writes of a wave.
 - Every call carries ``_request_timeout`` (connect, read) so a hung API
@@ -32,20 +36,18 @@ import builtins
 import contextlib
 import json
 import logging
-import os
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
 
-from planner.contract import remember_credential
+from backends.argo.connection import ClusterSettings, Connection
 from planner.errors import BackendError, ConflictError, TransientError
 
 __all__ = [
@@ -66,14 +68,10 @@ log = logging.getLogger("flowplan.argo")
 
 #: The field manager flowplan's writes are recorded under (``managedFields``).
 FIELD_MANAGER = "flowplan"
-#: Connections kept per host: writes of a wave run in parallel (``--parallelism`` ≤ 64).
-POOL_SIZE = 64
 #: (connect, read) seconds for every call.
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 #: Objects per LIST page.
 PAGE_SIZE = 500
-#: Where a pod finds its service-account token (the in-cluster auto-detection looks here).
-SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 T = TypeVar("T")
 
@@ -136,251 +134,6 @@ def kind_of(name: str) -> Kind:
         return KINDS[name]
     except KeyError:
         raise BackendError(f"the argo backend does not manage objects of kind {name!r}") from None
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-@dataclass(frozen=True)
-class ClusterSettings:
-    """How to reach the cluster, from the backend's settings (``backends.NAME`` in flows.yaml)."""
-
-    backend: str
-    kubeconfig: str | None = None
-    context: str | None = None
-    in_cluster: bool | None = None
-    verify_tls: bool = True
-    #: Relative kubeconfig paths are read from the manifest's directory, like the files backend's ``path``.
-    base_dir: Path = field(default_factory=Path)
-
-    @classmethod
-    def from_settings(cls, backend: str, settings: Mapping[str, Any], base_dir: Path) -> ClusterSettings:
-        def text(key: str) -> str | None:
-            value = settings.get(key)
-            return str(value) if value not in (None, "") else None
-
-        in_cluster = settings.get("in_cluster")
-        return cls(
-            backend=backend,
-            kubeconfig=text("kubeconfig"),
-            context=text("context"),
-            in_cluster=bool(in_cluster) if in_cluster is not None else None,
-            verify_tls=settings.get("verify_tls") is not False,
-            base_dir=base_dir,
-        )
-
-
-class Connection:
-    """One ApiClient for one backend, built on first use from a kubeconfig or the pod's service account.
-
-    Built lazily (and once, under a lock) so that opening a backend never
-    touches the network or the kubeconfig: `flowplan validate` and a plan of
-    another backend must not fail because this cluster's credentials are
-    missing.
-    """
-
-    def __init__(self, settings: ClusterSettings, *, pool_size: int = POOL_SIZE) -> None:
-        self.settings = settings
-        self.pool_size = pool_size
-        self._lock = threading.Lock()
-        self._client: Any = None
-        self._apis: dict[str, Any] = {}
-        self.server: str | None = None
-        self.context: str | None = None
-        self.in_cluster = False
-
-    # -- loading ----------------------------------------------------------------------
-
-    def api_client(self) -> Any:
-        with self._lock:
-            if self._client is None:
-                self._client = self._load()
-            return self._client
-
-    def api(self, name: Literal["custom", "core", "coordination"]) -> Any:
-        from kubernetes import client as k8s
-
-        api_client = self.api_client()
-        with self._lock:
-            if name not in self._apis:
-                # looked up by name: touching k8s.CoreV1Api loads every core model (about a second)
-                cls = {"custom": "CustomObjectsApi", "core": "CoreV1Api", "coordination": "CoordinationV1Api"}
-                self._apis[name] = getattr(k8s, cls[name])(api_client)
-            return self._apis[name]
-
-    def _kubeconfig_paths(self) -> tuple[str | None, str]:
-        """(the kubeconfig to read or None, where it came from) — None means "no kubeconfig exists"."""
-        s = self.settings
-        if s.kubeconfig:
-            path = Path(os.path.expanduser(s.kubeconfig))
-            if not path.is_absolute():
-                path = s.base_dir / path
-            return (str(path) if path.exists() else None), f"backends.{s.backend}.kubeconfig ({path})"
-        env = os.environ.get("KUBECONFIG", "")
-        if env:
-            parts = [p for p in env.split(os.pathsep) if p]
-            existing = [os.path.expanduser(p) for p in parts if Path(os.path.expanduser(p)).exists()]
-            return (os.pathsep.join(existing) if existing else None), f"$KUBECONFIG ({env})"
-        default = Path(os.path.expanduser("~/.kube/config"))
-        return (str(default) if default.exists() else None), f"the default kubeconfig ({default})"
-
-    def _load(self) -> Any:
-        from kubernetes import client as k8s
-        from kubernetes import config as k8s_config
-        from kubernetes.config.config_exception import ConfigException
-
-        s = self.settings
-        cfg = type.__call__(k8s.Configuration)
-        use_cluster = s.in_cluster
-        path, source = (None, "") if use_cluster else self._kubeconfig_paths()
-        if use_cluster is None and path is None and _in_pod():
-            use_cluster = True
-        if use_cluster:
-            try:
-                k8s_config.load_incluster_config(client_configuration=cfg)
-            except ConfigException as exc:
-                raise BackendError(
-                    f"backend {s.backend!r}: cannot use the pod's service account ({exc})",
-                    hint="in_cluster: true works only inside a Kubernetes pod with a mounted service-account token; "
-                    "elsewhere set backends.NAME.kubeconfig or $KUBECONFIG",
-                ) from None
-            self.in_cluster = True
-            self.context = None
-        else:
-            if path is None:
-                raise BackendError(
-                    f"backend {s.backend!r}: no kubeconfig found at {source}",
-                    hint="point backends.NAME.kubeconfig or $KUBECONFIG at a kubeconfig file, or run flowplan in a "
-                    "pod (in_cluster: true)",
-                )
-            self.context = self._pick_context(path, source)
-            try:
-                k8s_config.load_kube_config(
-                    config_file=path, context=self.context, client_configuration=cfg, persist_config=False
-                )
-            except (ConfigException, OSError, ValueError, TypeError) as exc:
-                raise BackendError(
-                    f"backend {s.backend!r}: cannot use context {self.context!r} of {source}: {exc}",
-                    hint="check the kubeconfig with `kubectl config view --minify --context CONTEXT`",
-                ) from None
-            if not cfg.verify_ssl and s.verify_tls:
-                # Turning verification off takes the backend's own explicit setting (which every plan warns about).
-                raise BackendError(
-                    f"backend {s.backend!r}: context {self.context!r} of {source} turns TLS verification off "
-                    "(insecure-skip-tls-verify: true)",
-                    hint="give the cluster's CA (certificate-authority-data) in the kubeconfig; or, knowingly, set "
-                    f"verify_tls: false on backend {s.backend!r} (every plan then warns about it)",
-                )
-        if not s.verify_tls:
-            cfg.verify_ssl = False
-            import urllib3
-
-            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
-            log.warning(
-                "warning: backend %r does not verify the API server's TLS certificate (verify_tls: false); "
-                "anyone on the network path can read and change what flowplan sends",
-                s.backend,
-            )
-        token = str((cfg.api_key or {}).get("authorization") or "")
-        remember_credential(token.removeprefix("Bearer ").strip())
-        remember_credential(cfg.password)
-        hook = getattr(cfg, "refresh_api_key_hook", None)
-        if hook is not None:
-            cfg.refresh_api_key_hook = _at_most_every(REFRESH_SECONDS, hook)
-        cfg.retries = False  # flowplan retries itself; see the module docstring
-        cfg.connection_pool_maxsize = self.pool_size
-        self.server = str(cfg.host)
-        api_client = k8s.ApiClient(configuration=cfg)
-        from planner import __version__
-
-        api_client.user_agent = f"flowplan/{__version__}"
-        return api_client
-
-    def _pick_context(self, path: str, source: str) -> str:
-        from kubernetes import config as k8s_config
-        from kubernetes.config.config_exception import ConfigException
-
-        try:
-            contexts, current = k8s_config.list_kube_config_contexts(config_file=path)
-        except (ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
-            raise BackendError(
-                f"backend {self.settings.backend!r}: {source} is not a usable kubeconfig ({exc})",
-                hint="check it with `kubectl config view`",
-            ) from None
-        names = sorted(str(c.get("name")) for c in contexts or [])
-        wanted = self.settings.context
-        if wanted is not None:
-            if wanted not in names:
-                raise BackendError(
-                    f"backend {self.settings.backend!r}: context {wanted!r} is not in {source}",
-                    hint=f"contexts there: {', '.join(names) or '(none)'}; fix backends.NAME.context",
-                )
-            return wanted
-        if not current:
-            raise BackendError(
-                f"backend {self.settings.backend!r}: {source} has no current context",
-                hint=f"set backends.NAME.context to one of: {', '.join(names) or '(none)'}",
-            )
-        return str(current["name"])
-
-    # -- description ------------------------------------------------------------------
-
-    def describe(self) -> str:
-        """``cluster https://host:6443 (context prod)``; never raises (used in messages)."""
-        try:
-            self.api_client()
-        except BackendError:
-            return "cluster (not configured)"
-        where = f"cluster {self.server}"
-        if self.in_cluster:
-            where += " (in-cluster)"
-        elif self.context:
-            where += f" (context {self.context})"
-        if not self.settings.verify_tls:
-            where += " [TLS NOT VERIFIED]"
-        return where
-
-    def close(self) -> None:
-        with self._lock:
-            if self._client is not None:
-                with contextlib.suppress(Exception):
-                    self._client.close()
-                self._client = None
-                self._apis.clear()
-
-
-#: How often the kubeconfig loader's credential refresh runs at most (it runs before every request).
-REFRESH_SECONDS = 1.0
-
-
-def _at_most_every(seconds: float, hook: Callable[[Any], None]) -> Callable[[Any], None]:
-    """``hook``, skipped when it ran less than ``seconds`` ago.
-
-    The kubeconfig loader installs a hook that runs before every request: it
-    reloads an expired token and then sets the host, TLS and proxy settings
-    again, and setting the host reads every proxy variable of the environment.
-    That was a third of the client's CPU per write in a 1,000-object apply
-    (issue 12). A token still refreshes within ``seconds`` of expiring.
-    """
-    lock = threading.Lock()
-    last = [-float("inf")]
-
-    def throttled(configuration: Any) -> None:
-        with lock:
-            now = time.monotonic()
-            if now - last[0] < seconds:
-                return
-            last[0] = now
-        hook(configuration)
-        # The loader's hook installs itself again (kube_config._set_config): without this, every
-        # request after the first refresh ran it (and read the whole environment) again.
-        configuration.refresh_api_key_hook = throttled
-
-    return throttled
-
-
-def _in_pod() -> bool:
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST")) and Path(SERVICE_ACCOUNT_TOKEN).exists()
 
 
 # --------------------------------------------------------------------------- retries and failures
@@ -608,7 +361,7 @@ class Kube:
         every core model on first use (about a second, and every plan reads the
         inventory, a ConfigMap), and each generated method validates its arguments
         with pydantic and walks the body to sanitize it, a third of the client's CPU
-        per write in a 1,000-object apply (issue 12). The request is what the generated classes send:
+        per write in a 1,000-object apply. The request is what the generated classes send:
         same path, query, headers, auth and timeout; a non-2xx answer raises the same
         ``ApiException`` (see :func:`classify`).
         """

@@ -43,7 +43,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from backends.argo.client import CONFIG_MAP, Failure, Kube
-from backends.argo.reader import INVENTORY_KEY, owner_selector
+from backends.argo.listing import INVENTORY_KEY, owner_selector
 from planner.contract import InventoryState, Scope
 from planner.errors import BackendError, ConflictError
 from planner.resources import BRANCH_KEY, MANAGED_BY, MANAGED_BY_KEY, PROJECT_KEY, Address

@@ -22,7 +22,7 @@ answer could start the flow twice; the error says how to check).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backends.argo.client import (
     CONFIG_MAP,
@@ -31,11 +31,12 @@ from backends.argo.client import (
     RESOURCE_KINDS,
     WORKFLOW_TEMPLATE,
     Kind,
+    Kube,
     classify,
 )
 from backends.argo.inventory import ConfigMapInventory
+from backends.argo.listing import INVENTORY_KEY, parallel
 from backends.argo.names import label_value
-from backends.argo.reader import INVENTORY_KEY, parallel
 from backends.argo.workflow import run_labels
 from planner.contract import (
     BranchInfo,
@@ -46,13 +47,13 @@ from planner.contract import (
     Scope,
     Submitted,
     TriggerHealth,
-    Writer,
+)
+from planner.contract import (
+    RollbackWriter as ContractRollbackWriter,
 )
 from planner.errors import BackendError, FlowplanError
+from planner.manifest import ArgoSettings
 from planner.resources import BRANCH_KEY, FLOW_KEY, MANAGED_BY, MANAGED_BY_KEY, PROJECT_KEY, Address
-
-if TYPE_CHECKING:
-    from backends.argo.backend import ArgoBackend
 
 __all__ = ["STARTED_BY_KEY", "WORKFLOW", "ArgoOperator", "workflow_run"]
 
@@ -122,11 +123,11 @@ def _events_health(flow: str, kind: str, name: str, status: Mapping[str, Any] | 
 class ArgoOperator:
     """The :class:`~planner.contract.Operator` of an argo backend."""
 
-    def __init__(self, backend: ArgoBackend) -> None:
-        self.backend = backend
-        self.kube = backend.kube
-        self.settings = backend.argo
-        self.name = backend.spec.name
+    def __init__(self, kube: Kube, settings: ArgoSettings, name: str) -> None:
+        """The cluster's client, the backend's ``argo:`` settings and its name in the manifest (for messages)."""
+        self.kube = kube
+        self.settings = settings
+        self.name = name
 
     # -- runs --------------------------------------------------------------------------
 
@@ -292,7 +293,7 @@ class ArgoOperator:
             ),
         )
 
-    def rollback_writer(self, scope: Scope, dry_run: bool = False) -> Writer | None:
+    def rollback_writer(self, scope: Scope, dry_run: bool = False) -> ContractRollbackWriter | None:
         return None  # a rollback is an ordinary apply of the recorded objects
 
     # -- branch deployments ------------------------------------------------------------

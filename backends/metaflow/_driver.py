@@ -2,8 +2,9 @@
 # (a standalone script: it monkeypatches Metaflow, whose API carries no types)
 """The process that runs Metaflow's own compiler for flowplan. Standalone: stdlib and Metaflow only.
 
-flowplan starts it as ``python _driver.py compile SPEC.json`` (or ``upload``)
-with an environment it built from the manifest (``METAFLOW_*`` settings,
+flowplan starts it as ``python _driver.py compile`` (or ``upload``), the
+request (a JSON object) on its stdin and its status (a JSON object) read from
+its stdout, with an environment it built from the manifest (``METAFLOW_*`` settings,
 ``METAFLOW_HOME`` pointing at an empty directory, ``USERNAME`` pinned), so
 nothing comes from a developer's ``~/.metaflowconfig``. It may run under
 another interpreter than flowplan's (the manifest's ``python:``), which is why
@@ -60,11 +61,28 @@ import runpy
 import sys
 import traceback
 
-PROTOCOL = 1
+PROTOCOL = 2
 _STATE: dict = {}
+#: Where the status goes: the process's stdout as it started (fd 1 itself then points at stderr, so
+#: nothing Metaflow prints can garble the status).
+_ANSWER: dict = {}
 
 
 # --------------------------------------------------------------------------- results
+
+
+def _take_stdout():
+    _ANSWER["fd"] = os.dup(1)
+    os.dup2(2, 1)
+
+
+def _answer(data):
+    """Write the status (once) and close the stream: flowplan reads it to its end."""
+    fd = _ANSWER.pop("fd", None)
+    if fd is None:
+        return
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(data, handle, sort_keys=True)
 
 
 def _write_json(path, data):
@@ -377,6 +395,9 @@ def _install_main_wrapper():
 
 
 def _child(job):
+    fd = _ANSWER.pop("fd", None)
+    if fd is not None:
+        os.close(fd)  # only the driver answers; a stuck child must not hold the answer open
     out = job["out"]
     log = os.open(os.path.join(out, "log.txt"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(log, 1)
@@ -440,8 +461,7 @@ def _check_version(spec):
 
     found = getattr(metaflow, "__version__", "?")
     if found != spec["metaflow_version"]:
-        _write_json(
-            spec["status"],
+        _answer(
             _error(
                 "version",
                 f"the interpreter {sys.executable} has metaflow {found}; flowplan is pinned to "
@@ -492,7 +512,7 @@ def compile_flows(spec):
                 os.path.join(job["out"], "result.json"),
                 _error("crash", f"the compile process ended without a result (wait status {status})"),
             )
-    _write_json(spec["status"], {"ok": True, "protocol": PROTOCOL})
+    _answer({"ok": True, "protocol": PROTOCOL})
     return 0
 
 
@@ -510,19 +530,18 @@ def upload(spec):
     storage = store.ca_store._storage_impl
     existed = bool(storage.is_file([storage.path_join(store.ca_store._prefix, sha[:2], sha)])[0])
     url, key = store.save_data([blob], len_hint=1)[0]
-    _write_json(spec["status"], {"ok": True, "url": url, "sha": key, "existed": existed})
+    _answer({"ok": True, "url": url, "sha": key, "existed": existed})
     return 0
 
 
 def main(argv):
-    mode, spec_path = argv[1], argv[2]
-    with open(spec_path, encoding="utf-8") as handle:
-        spec = json.load(handle)
+    mode = argv[1]
+    spec = json.load(sys.stdin)
+    _take_stdout()
     try:
         return {"compile": compile_flows, "upload": upload}[mode](spec)
     except BaseException as exc:
-        _write_json(
-            spec["status"],
+        _answer(
             _error(
                 "driver", traceback.format_exception_only(type(exc), exc)[-1].strip(), traceback=traceback.format_exc()
             ),

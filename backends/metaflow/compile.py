@@ -2,8 +2,9 @@
 
 :func:`compile_flows` groups the Metaflow flows of a backend by their compile
 environment, starts one :mod:`backends.metaflow._driver` process per group
-(which imports Metaflow once and forks a child per flow, at most
-``metaflow.parallelism`` at a time) and turns each child's answer into a
+(a :class:`planner.child.Child`: the request on its stdin, its status on its
+stdout), which imports Metaflow once and forks a child per flow, at most
+``metaflow.parallelism`` at a time, and turns each child's answer into a
 :class:`CompiledFlow` or a :class:`~planner.errors.ManifestError` that points
 at the flow in ``flows.yaml``.
 
@@ -23,22 +24,23 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from backends.metaflow.settings import METAFLOW_VERSION, MetaflowSettings, compile_environment, flow_environment
+from planner.child import Child
 from planner.errors import BackendError, ManifestError, Problem
 from planner.manifest import Flow, Manifest
 
 __all__ = [
     "DRIVER",
     "CompiledFlow",
+    "DriverStatus",
     "Package",
     "cache_clear",
     "compile_flows",
@@ -239,41 +241,51 @@ def _replace_flow(hit: CompiledFlow, name: str) -> CompiledFlow:
     return replace(hit, flow=name, cached=True)
 
 
-def run_driver(mode: str, spec: dict[str, Any], env: Mapping[str, str], python: str, workdir: Path) -> dict[str, Any]:
-    """Run the driver once; returns its status document (raises BackendError if it could not run)."""
-    spec = {**spec, "status": str(workdir / "status.json"), "metaflow_version": METAFLOW_VERSION}
-    (workdir / "spec.json").write_text(json.dumps(spec))
-    try:
-        done = subprocess.run(
-            [python, str(DRIVER), mode, str(workdir / "spec.json")],
-            env=dict(env),
-            cwd=str(workdir),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=COMPILE_TIMEOUT,
-            check=False,
-        )
-    except FileNotFoundError:
+class DriverStatus(TypedDict, total=False):
+    """The driver's answer on its stdout: ``ok``, and either what the mode produced or an ``error``."""
+
+    ok: bool
+    protocol: int
+    error: dict[str, Any]
+    url: str
+    sha: str
+    existed: bool
+
+
+def run_driver(mode: str, spec: dict[str, Any], env: Mapping[str, str], python: str, workdir: Path) -> DriverStatus:
+    """Run the driver once, in a process of its own (Metaflow is isolated from flowplan and from other
+    compiles); returns its status (raises BackendError if it could not run).
+
+    The request (``spec`` and the pinned Metaflow version) goes to its stdin; its stderr is kept in
+    ``workdir/driver.log`` to explain a driver that gave no status.
+    """
+    request = {**spec, "metaflow_version": METAFLOW_VERSION}
+    log = workdir / "driver.log"
+    with Child([python, str(DRIVER), mode], json.dumps(request).encode(), env=env, cwd=workdir, log=log) as child:
+        out = child.answer(timeout=COMPILE_TIMEOUT)
+    if child.start_error is not None:
         raise BackendError(
             f"cannot run the Metaflow compile: no interpreter {python!r}",
             hint="set metaflow.python on the backend to a Python with metaflow installed",
-        ) from None
-    except subprocess.TimeoutExpired:
+        )
+    if child.timed_out:
         raise BackendError(
             f"Metaflow did not finish within {COMPILE_TIMEOUT:.0f} s ({mode})",
             hint="set FLOWPLAN_METAFLOW_TIMEOUT to wait longer",
-        ) from None
-    status_path = workdir / "status.json"
-    if not status_path.exists():
-        tail = (done.stderr or done.stdout or "").strip().splitlines()[-1:] or ["(no output)"]
-        if "No module named 'metaflow'" in (done.stderr or ""):
+        )
+    try:
+        status: DriverStatus = json.loads(out) if out else {}
+    except ValueError:
+        status = {}
+    if "ok" not in status:
+        errors = log.read_text(errors="replace") if log.exists() else ""
+        tail = errors.strip().splitlines()[-1:] or ["(no output)"]
+        if "No module named 'metaflow'" in errors:
             raise BackendError(
                 f"the interpreter {python} has no metaflow",
                 hint=f"pip install 'flowplan[metaflow]' (metaflow=={METAFLOW_VERSION}) there, or set metaflow.python",
             )
         raise BackendError(f"the Metaflow {mode} process failed: {tail[0]}")
-    status: dict[str, Any] = json.loads(status_path.read_text())
     return status
 
 
@@ -352,21 +364,14 @@ def _run_group(group: list[_Job], settings: MetaflowSettings) -> list[CompiledFl
 
 
 def _python_minor(python: str) -> str:
+    """``major.minor`` of the interpreter that compiles (pinned into the package's INFO file)."""
     import sys
 
     if python == sys.executable:
         return f"{sys.version_info[0]}.{sys.version_info[1]}"
-    try:
-        out = subprocess.run(
-            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    with Child([python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"], b"") as child:
+        out = child.answer(timeout=30)
+    return out.decode(errors="replace").strip() if out is not None else "unknown"
 
 
 def _problem(job: _Job, error: Mapping[str, Any], out: Path, settings: MetaflowSettings) -> Problem:

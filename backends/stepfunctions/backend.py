@@ -17,6 +17,7 @@ from typing import Any
 
 from backends.stepfunctions.aws import Aws, AwsOptions
 from backends.stepfunctions.compile import StepFunctionsCompiler
+from backends.stepfunctions.operate import StepFunctionsOperator
 from backends.stepfunctions.reader import StepFunctionsReader
 from backends.stepfunctions.state import DynamoInventory, DynamoLock, StateTable
 from backends.stepfunctions.writer import StepFunctionsWriter
@@ -77,11 +78,18 @@ class StepFunctionsBackend(Backend):
     def lock(self, scope: Scope) -> Lock:
         return DynamoLock(self.table, scope, f"{scope.project}/{scope.branch} on {self.describe()}")
 
-    def operator(self) -> Any:
+    def operator(self) -> StepFunctionsOperator:
         """Executions, trigger plumbing, manual runs, branches, alias rollbacks (:mod:`.operate`)."""
-        from backends.stepfunctions.operate import StepFunctionsOperator
-
-        return StepFunctionsOperator(self)
+        return StepFunctionsOperator(
+            self.aws,
+            self.settings,
+            self.spec.name,
+            table=self.table,
+            reader=self.reader,
+            where=self.describe(),
+            parallelism=self.parallelism,
+            readback_delay=self.readback_delay,
+        )
 
     def describe(self) -> str:
         text = f"AWS account {self.settings.account_id}, {self.settings.region}"

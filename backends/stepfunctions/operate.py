@@ -38,14 +38,14 @@ import concurrent.futures
 import datetime
 import threading
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
-from backends.stepfunctions.aws import AwsError
+from backends.stepfunctions.aws import Aws, AwsError
 from backends.stepfunctions.compile import ALIAS, alias_arn, machine_arn
 from backends.stepfunctions.normalize import dumps, published_hash, state_machine_body
-from backends.stepfunctions.reader import Found
-from backends.stepfunctions.state import DynamoInventory
+from backends.stepfunctions.reader import Found, StepFunctionsReader
+from backends.stepfunctions.state import DynamoInventory, StateTable
 from backends.stepfunctions.writer import StepFunctionsWriter
 from planner.contract import (
     BranchInfo,
@@ -56,13 +56,13 @@ from planner.contract import (
     Scope,
     Submitted,
     TriggerHealth,
-    Writer,
+)
+from planner.contract import (
+    RollbackWriter as ContractRollbackWriter,
 )
 from planner.errors import BackendError, FlowplanError
+from planner.manifest import StepFunctionsSettings
 from planner.resources import BRANCH_KEY, MANAGED_BY, MANAGED_BY_KEY, PROJECT_KEY, Resource
-
-if TYPE_CHECKING:
-    from backends.stepfunctions.backend import StepFunctionsBackend
 
 __all__ = ["VERSION_PROBES", "RollbackWriter", "StepFunctionsOperator", "execution_run"]
 
@@ -112,16 +112,33 @@ def _machine(flow: FlowTarget) -> Resource | None:
 class StepFunctionsOperator:
     """The :class:`~planner.contract.Operator` of a Step Functions backend."""
 
-    def __init__(self, backend: StepFunctionsBackend) -> None:
-        self.backend = backend
-        self.aws = backend.aws
-        self.settings = backend.settings
-        self.name = backend.spec.name
+    def __init__(
+        self,
+        aws: Aws,
+        settings: StepFunctionsSettings,
+        name: str,
+        *,
+        table: StateTable,
+        reader: Callable[[], StepFunctionsReader],
+        where: str,
+        parallelism: int,
+        readback_delay: float,
+    ) -> None:
+        """The backend's parts an operator uses: ``reader`` makes a fresh reader (a rollback writer reads
+        back through its own), ``where`` names the account and region in messages."""
+        self.aws = aws
+        self.settings = settings
+        self.name = name
+        self.table = table
+        self.reader = reader
+        self.where = where
+        self.parallelism = parallelism
+        self.readback_delay = readback_delay
 
     def _map(self, fn: Any, items: Sequence[Any]) -> list[Any]:
         if len(items) <= 1:
             return [fn(item) for item in items]
-        workers = min(self.backend.parallelism, len(items))
+        workers = min(self.parallelism, len(items))
         with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="flowplan-aws-ops") as pool:
             return list(pool.map(fn, items))
 
@@ -255,7 +272,7 @@ class StepFunctionsOperator:
                 hint="its parameters: " + (", ".join(sorted(flow.parameters)) or "none"),
             )
         arn = machine_arn(self.settings, machine.address.name)
-        found = self.backend.reader().state_machine(arn)
+        found = self.reader().state_machine(arn)
         if found is None:
             raise BackendError(
                 f"flow {flow.name} is not deployed on branch {scope.branch}: state machine {arn} does not exist",
@@ -286,7 +303,7 @@ class StepFunctionsOperator:
         return Submitted(
             flow=flow.name,
             id=name,
-            where=f"{self.backend.describe()}",
+            where=self.where,
             watch=(
                 console,
                 f"aws stepfunctions describe-execution --region {region} --execution-arn {execution}",
@@ -310,8 +327,8 @@ class StepFunctionsOperator:
             for page in self.aws.pages(
                 "dynamodb",
                 "Scan",
-                resource=self.backend.table.name,
-                TableName=self.backend.table.name,
+                resource=self.table.name,
+                TableName=self.table.name,
                 ProjectionExpression="pk",
                 FilterExpression="begins_with(pk, :prefix) AND sk = :head",
                 ExpressionAttributeValues={":prefix": {"S": prefix}, ":head": {"S": "inventory"}},
@@ -332,7 +349,7 @@ class StepFunctionsOperator:
                 if branch:
                     counts[str(branch)] = counts.get(str(branch), 0) + 1
         branches = sorted(set(tracked))
-        states = self._map(lambda b: DynamoInventory(self.backend.table, Scope(self.name, project, b)).load(), branches)
+        states = self._map(lambda b: DynamoInventory(self.table, Scope(self.name, project, b)).load(), branches)
         loaded = dict(zip(branches, states, strict=True))
         result = []
         for branch in sorted(set(branches) | set(counts)):
@@ -353,15 +370,14 @@ class StepFunctionsOperator:
 
     # -- rollback ----------------------------------------------------------------------
 
-    def rollback_writer(self, scope: Scope, dry_run: bool = False) -> Writer | None:
-        backend = self.backend
+    def rollback_writer(self, scope: Scope, dry_run: bool = False) -> ContractRollbackWriter | None:
         return RollbackWriter(
-            backend.aws,
-            backend.settings,
+            self.aws,
+            self.settings,
             scope,
-            backend.reader(),
+            self.reader(),
             dry_run=dry_run,
-            readback_delay=backend.readback_delay,
+            readback_delay=self.readback_delay,
         )
 
 

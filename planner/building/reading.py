@@ -36,13 +36,24 @@ def read_all(
     names = sorted(backends)
     scopes = {name: Scope(name, manifest.project, manifest.branch) for name in names}
     readers = {name: backends[name].reader() for name in names}
-    early = {
-        # Under the apply's lock the compile is skipped, so there is nothing to overlap: no second process.
-        name: _in_background(
-            _prefetch, backends[name], readers[name], scopes[name], compiled is None or name not in compiled
-        )
-        for name in names
-    }
+    try:
+        return _read_all(manifest, backends, provenance, options, compiled, scopes, readers)
+    finally:
+        for reader in readers.values():
+            reader.close()  # stops what a read-ahead started and nobody read (a plan that failed first)
+
+
+def _read_all(
+    manifest: Manifest,
+    backends: Mapping[str, Backend],
+    provenance: Provenance,
+    options: PlanOptions,
+    compiled: Mapping[str, list[Resource]] | None,
+    scopes: Mapping[str, Scope],
+    readers: Mapping[str, Reader],
+) -> tuple[dict[str, list[Resource]], dict[str, BackendView]]:
+    names = sorted(backends)
+    early = {name: _in_background(_prefetch, backends[name], readers[name], scopes[name]) for name in names}
     desired_all = _compile_all(manifest, backends, provenance, compiled, names)
 
     def read(name: str) -> BackendView:
@@ -80,15 +91,12 @@ def _in_background(fn: Callable[..., T], *args: Any) -> concurrent.futures.Futur
     return future
 
 
-def _prefetch(backend: Backend, reader: Reader, scope: Scope, begin_early: bool = True) -> InventoryState:
+def _prefetch(backend: Backend, reader: Reader, scope: Scope) -> InventoryState:
     """The scope's inventory, and the reader's early reads where it makes them.
 
-    ``begin(scope)`` starts reading that needs nothing at all and returns at once;
-    ``prefetch(scope)`` reads what the loaded inventory names (argo: the listings).
-    ``read`` then uses what they found and reads the rest.
+    ``prefetch(scope)`` reads what the loaded inventory names (argo: the listings) while the
+    compile runs; ``read`` then uses what it found and reads the rest.
     """
-    if begin_early:
-        reader.begin(scope)
     inventory = backend.inventory(scope).load()
     reader.prefetch(scope)
     return inventory

@@ -163,7 +163,7 @@ def test_revision_bodies_pack_to_the_same_bytes_as_before(bodies: dict[str, Any]
     assert pack(bodies) == base64.b64encode(zlib.compress(canonical_json(bodies).encode(), 9)).decode()
 
 
-# --------------------------------------------------------------------------- the files scan in a second process
+# --------------------------------------------------------------------------- the files reader's answer
 
 
 def _reader(tmp_path: Path) -> tuple[Any, Any, list[Any]]:
@@ -181,14 +181,10 @@ def _reader(tmp_path: Path) -> tuple[Any, Any, list[Any]]:
     return backend.reader(), scope, desired
 
 
-def _read_live(tmp_path: Path, child: bool) -> dict[str, Any]:
-    """A summary of the files reader's answer, with or without the child scan."""
+def _read_live(tmp_path: Path) -> dict[str, Any]:
+    """A summary of the files reader's answer."""
     reader, scope, desired = _reader(tmp_path)
-    if child:
-        reader.begin(scope)
-        assert scope in reader._children, "the child scan was started"
     state = reader.read(scope, desired)
-    assert not reader._children, "the child's answer was collected"
     return {
         "owned": {str(a): (live.version, live.spec_hash, _dump(live.body)) for a, live in state.owned.items()},
         "others": {str(a): (live.version, _dump(live.body)) for a, live in state.others.items()},
@@ -199,60 +195,18 @@ def _dump(body: Any) -> str:
     return json.dumps(body, sort_keys=True)
 
 
-def test_the_child_scan_gives_the_in_process_answer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_reader_parses_an_edited_file_and_skips_a_foreign_one(tmp_path: Path) -> None:
     project = _files_project(tmp_path)
-    # a file edited by hand (read again and parsed by the parent) and a foreign file beside ours
+    # a file edited by hand (read again and parsed) and a foreign file beside ours
     target = tmp_path / "deploy/argo/cronworkflow/recsys-prod-train.yaml"
     target.write_text(target.read_text().replace("timezone: Europe/Berlin", "timezone: UTC"))
     (tmp_path / "deploy/argo/configmap/someone-else.yaml").write_text("kind: ConfigMap\n")
     assert project.run("plan").code == 0
-    monkeypatch.setattr(files_backend, "IN_CHILD_FROM", 1)
-    answers: list[Any] = []
-    real = files_backend.ChildScan.result
-
-    def recording(self: Any) -> Any:
-        answers.append(real(self))
-        return answers[-1]
-
-    monkeypatch.setattr(files_backend.ChildScan, "result", recording)
-    with_child = _read_live(tmp_path, child=True)
-    assert len(answers) == 1 and answers[0] is not None, "the child's answer was used"
-    monkeypatch.setattr(files_backend, "IN_CHILD_FROM", 10**9)
-    in_process = _read_live(tmp_path, child=False)
-    assert with_child == in_process
-    assert len(with_child["owned"]) > 10
-    edited = [v for a, v in with_child["owned"].items() if a.endswith("recsys-prod-train") and "Cron" in a]
+    live = _read_live(tmp_path)
+    assert len(live["owned"]) > 10 and live["others"] == {}
+    assert not [a for a in live["owned"] if "someone-else" in a]
+    edited = [v for a, v in live["owned"].items() if a.endswith("recsys-prod-train") and "Cron" in a]
     assert edited and '"UTC"' in edited[0][2]
-
-
-def test_without_a_child_the_parent_scans_itself(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _files_project(tmp_path)
-    expected = _read_live(tmp_path, child=False)
-    monkeypatch.setattr(files_backend, "IN_CHILD_FROM", 1)
-    monkeypatch.setattr("backends.files_scan.sys.executable", str(tmp_path / "no-such-python"))
-    assert _read_live(tmp_path, child=True) == expected  # the child could not start
-    monkeypatch.setattr("backends.files_scan.sys.executable", "/bin/false")
-    assert _read_live(tmp_path, child=True) == expected  # the child failed
-
-
-def test_a_file_removed_after_the_scan_is_absent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import time
-
-    _files_project(tmp_path)
-    target = tmp_path / "deploy/argo/cronworkflow/recsys-prod-train.yaml"
-    target.write_text(target.read_text().replace("timezone: Europe/Berlin", "timezone: UTC"))  # not proven
-    monkeypatch.setattr(files_backend, "IN_CHILD_FROM", 1)
-    reader, scope, desired = _reader(tmp_path)
-    reader.begin(scope)
-    process = reader._children[scope].child.process
-    assert process is not None
-    deadline = time.monotonic() + 60
-    while process.poll() is None and time.monotonic() < deadline:  # the child has scanned and answered
-        time.sleep(0.05)
-    target.unlink()
-    state = reader.read(scope, desired)
-    assert [a for a in state.owned if a.kind == "CronWorkflow" and a.name == "recsys-prod-train"] == []
-    assert len(state.owned) > 10
 
 
 def test_shared_parts_of_bodies_render_without_anchors(tmp_path: Path) -> None:
@@ -282,26 +236,6 @@ def test_shared_parts_of_bodies_render_without_anchors(tmp_path: Path) -> None:
     text = files_backend.dump_body(template.body)
     assert "&id" not in text and "*id" not in text
     assert text.count("name: FLOWPLAN_PROJECT") == len(envs)
-
-
-def test_the_child_scan_runs_beside_a_compile_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """apply plans again under its lock from the compiled resources: nothing to overlap, so no child."""
-    project = _files_project(tmp_path)
-    manifest = tmp_path / "flows.yaml"
-    manifest.write_text(manifest.read_text().replace("Europe/Berlin", "UTC"))
-    monkeypatch.setattr(files_backend, "IN_CHILD_FROM", 1)
-    started: list[str] = []
-    real = files_backend.ChildScan.__init__
-
-    def counting(self: Any, top: str) -> None:
-        started.append(top)
-        real(self, top)
-
-    monkeypatch.setattr(files_backend.ChildScan, "__init__", counting)
-    result = project.run("apply", "--auto-approve")
-    assert result.code == 0, result.out + result.err
-    assert "changed" in result.out or "updated" in result.out
-    assert len(started) == 1
 
 
 _IMPORTS = """

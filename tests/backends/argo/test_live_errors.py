@@ -173,7 +173,7 @@ def test_in_cluster_configuration_is_used_in_a_pod(monkeypatch: pytest.MonkeyPat
     ca.write_text("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")
     monkeypatch.setattr(incluster_config, "SERVICE_TOKEN_FILENAME", str(token))
     monkeypatch.setattr(incluster_config, "SERVICE_CERT_FILENAME", str(ca))
-    monkeypatch.setattr("backends.argo.client.SERVICE_ACCOUNT_TOKEN", str(token))
+    monkeypatch.setattr("backends.argo.connection.SERVICE_ACCOUNT_TOKEN", str(token))
     monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1")
     monkeypatch.setenv("KUBERNETES_SERVICE_PORT", "443")
     monkeypatch.delenv("KUBECONFIG", raising=False)
