@@ -51,7 +51,7 @@ class Stand:
 
 @pytest.fixture(autouse=True)
 def _fixed_clock(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("planner.building._now", lambda: "2026-01-01T00:00:00Z")
+    monkeypatch.setattr("planner.building.build._now", lambda: "2026-01-01T00:00:00Z")
 
 
 @pytest.fixture
