@@ -260,7 +260,7 @@ def version_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-class _SensitiveGuard:
+class SensitiveGuard:
     """Wraps the real compiler: a GitOps directory must never receive a literal secret."""
 
     def __init__(self, inner: Compiler) -> None:
@@ -613,8 +613,12 @@ class FilesBackend(Backend):
 
     capabilities = Capabilities(operate=True, leftovers=True)
 
-    def __init__(self, spec: BackendSpec, manifest_dir: Path, scope: Scope, provenance: dict[str, str]) -> None:
+    def __init__(
+        self, spec: BackendSpec, manifest_dir: Path, scope: Scope, provenance: dict[str, str], compiler: Compiler
+    ) -> None:
+        """``compiler``: composed by :mod:`backends.registry` (the renders' compiler in a :class:`SensitiveGuard`)."""
         self.spec = spec
+        self._compiler = compiler
         self.root = manifest_dir
         self.target = (manifest_dir / str(spec.settings.get("path", "deploy"))).resolve()
         self.state_dir = manifest_dir / ".flowplan" / spec.name
@@ -622,9 +626,7 @@ class FilesBackend(Backend):
         self.scope = scope
 
     def compiler(self) -> Compiler:
-        from backends.registry import compiler_for
-
-        return _SensitiveGuard(compiler_for(self.spec.renders))
+        return self._compiler
 
     def reader(self) -> FilesReader:
         return FilesReader(self.target)
@@ -685,4 +687,4 @@ class FilesBackend(Backend):
         return f"files in {shown}/"
 
 
-__all__ = ["PROTECT_KEY", "FilesBackend", "relative_path", "render_file"]
+__all__ = ["PROTECT_KEY", "FilesBackend", "SensitiveGuard", "relative_path", "render_file"]

@@ -52,9 +52,9 @@ def compiler_for(renders: str) -> Compiler:
 def _type_compiler(spec: BackendSpec) -> Compiler:
     """The compiler of the backend's type, before any Metaflow wrapping."""
     if spec.type == "files":
-        from backends.files import _SensitiveGuard
+        from backends.files import SensitiveGuard
 
-        return _SensitiveGuard(compiler_for(spec.renders))
+        return SensitiveGuard(compiler_for(spec.renders))
     if spec.type in ("argo", "stepfunctions"):
         return compiler_for(spec.type)
     raise BackendError(f"unknown backend type {spec.type!r}")
@@ -94,7 +94,7 @@ def _open(spec: BackendSpec, options: OpenOptions) -> Backend:
     if spec.type == "files":
         from backends.files import FilesBackend
 
-        return FilesBackend(spec, options.manifest_dir, scope, provenance)
+        return FilesBackend(spec, options.manifest_dir, scope, provenance, _type_compiler(spec))
     if spec.type == "argo":
         from backends.argo.backend import ArgoBackend
 
