@@ -260,7 +260,7 @@ def version_of(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-class SensitiveGuard:
+class SensitiveGuard(Compiler):
     """Wraps the real compiler: a GitOps directory must never receive a literal secret."""
 
     def __init__(self, inner: Compiler) -> None:

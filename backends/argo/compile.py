@@ -41,7 +41,7 @@ from backends.argo.names import (
     relative_path,
 )
 from backends.argo.workflow import ExitNotice, TemplateInputs, run_labels, sink_env_name, workflow_template_spec
-from planner.contract import CompileContext
+from planner.contract import CompileContext, Compiler
 from planner.errors import ManifestError, Problem
 from planner.manifest import ArgoSettings, Flow, Manifest, Sink, render_value
 from planner.manifest import Backend as BackendSpec
@@ -82,7 +82,7 @@ MAX_STEP_NAME = 123
 _SINK_KEYS = ("uri", "table", "key_prefix", "ttl", "platform", "endpoint")
 
 
-class ArgoCompiler:
+class ArgoCompiler(Compiler):
     """The :class:`~planner.contract.Compiler` for backends that render Argo (``argo`` and ``files``)."""
 
     def compile(self, context: CompileContext) -> list[Resource]:

@@ -47,7 +47,7 @@ from planner.resources import Address, LiveResource, Owner, Resource
 __all__ = ["MetaflowBackend", "MetaflowCompiler"]
 
 
-class MetaflowCompiler:
+class MetaflowCompiler(Compiler):
     """Metaflow flows compiled by Metaflow (see the module docstring), the others by ``base``.
 
     ``on_packages`` hears the addresses of the packages each compile wants (the inventory keeps only those).

@@ -49,7 +49,7 @@ from backends.stepfunctions.names import (
     rule_name,
 )
 from backends.stepfunctions.patterns import after_pattern, event_pattern, input_transformer
-from planner.contract import CompileContext
+from planner.contract import CompileContext, Compiler
 from planner.errors import ManifestError, Problem
 from planner.manifest import Backend as BackendSpec
 from planner.manifest import Flow, Manifest, Schedule, Step, StepFunctionsSettings
@@ -134,7 +134,7 @@ def alias_arn(settings: StepFunctionsSettings, name: str) -> str:
     return f"{machine_arn(settings, name)}:{ALIAS}"
 
 
-class StepFunctionsCompiler:
+class StepFunctionsCompiler(Compiler):
     """The :class:`~planner.contract.Compiler` for backends rendering Step Functions (``stepfunctions``, ``files``)."""
 
     def compile(self, context: CompileContext) -> list[Resource]:
