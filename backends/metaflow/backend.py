@@ -20,8 +20,9 @@ backend's, except:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from backends.metaflow.common import CODE_PACKAGE, sink_problems, stand_in, with_flows
 from backends.metaflow.compile import compile_flows
@@ -37,6 +38,7 @@ from planner.contract import (
     Lock,
     Operator,
     Reader,
+    ScheduleFacts,
     Scope,
     Writer,
 )
@@ -68,6 +70,10 @@ class MetaflowCompiler(Compiler):
         if self.on_packages is not None:
             self.on_packages({r.address for r in resources if r.address.kind == CODE_PACKAGE})
         return resources
+
+    def schedule_facts(self, kind: str, body: Mapping[str, Any] | None) -> ScheduleFacts | None:
+        """Metaflow's schedules are the base orchestrator's objects (a CronWorkflow, a rule)."""
+        return self.base.schedule_facts(kind, body)
 
     def _compile(self, context: CompileContext) -> list[Resource]:
         flows = [f for f in context.manifest.flows_on(context.backend.name) if f.metaflow is not None]
