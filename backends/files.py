@@ -23,7 +23,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, overload
 
@@ -43,6 +43,7 @@ from planner.contract import (
     Lock,
     LockInfo,
     Reader,
+    ScheduleFacts,
     Scope,
     Writer,
     lock_held,
@@ -265,6 +266,9 @@ class SensitiveGuard(Compiler):
 
     def __init__(self, inner: Compiler) -> None:
         self.inner = inner
+
+    def schedule_facts(self, kind: str, body: Mapping[str, Any] | None) -> ScheduleFacts | None:
+        return self.inner.schedule_facts(kind, body)
 
     def compile(self, context: CompileContext) -> list[Resource]:
         manifest = context.manifest
