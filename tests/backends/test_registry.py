@@ -49,6 +49,8 @@ def _opened_compiler(manifest: Manifest, name: str) -> Compiler:
         ("files-sensitive-env", [SensitiveGuard, ArgoCompiler]),
         ("sfn-no-events-role", [SensitiveGuard, StepFunctionsCompiler]),
         ("metaflow-sinks", [MetaflowCompiler, SensitiveGuard, ArgoCompiler]),
+        ("argo-live-static-problem", [ArgoCompiler]),
+        ("sfn-live-static-problem", [StepFunctionsCompiler]),
     ],
 )
 def test_plan_and_validate_get_the_same_composition(case: str, chain: list[type]) -> None:
