@@ -25,7 +25,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, overload
 
@@ -60,6 +60,7 @@ from planner.contract import (
     Lock,
     LockInfo,
     Reader,
+    ScheduleFacts,
     Scope,
     Writer,
     lock_held,
@@ -132,11 +133,14 @@ def _read_file(path: str, *, missing_ok: bool = False) -> bytes | None:
         raise BackendError(f"cannot read {path}: {exc.strerror}") from None
 
 
-class _SensitiveGuard:
+class SensitiveGuard(Compiler):
     """Wraps the real compiler: a GitOps directory must never receive a literal secret."""
 
     def __init__(self, inner: Compiler) -> None:
         self.inner = inner
+
+    def schedule_facts(self, kind: str, body: Mapping[str, Any] | None) -> ScheduleFacts | None:
+        return self.inner.schedule_facts(kind, body)
 
     def compile(self, context: CompileContext) -> list[Resource]:
         manifest = context.manifest
@@ -462,8 +466,12 @@ class FilesBackend(Backend):
 
     capabilities = Capabilities(operate=True, leftovers=True)
 
-    def __init__(self, spec: BackendSpec, manifest_dir: Path, scope: Scope, provenance: dict[str, str]) -> None:
+    def __init__(
+        self, spec: BackendSpec, manifest_dir: Path, scope: Scope, provenance: dict[str, str], compiler: Compiler
+    ) -> None:
+        """``compiler``: composed by :mod:`backends.registry` (the renders' compiler in a :class:`SensitiveGuard`)."""
         self.spec = spec
+        self._compiler = compiler
         self.root = manifest_dir
         self.target = (manifest_dir / str(spec.settings.get("path", "deploy"))).resolve()
         self.state_dir = manifest_dir / ".flowplan" / spec.name
@@ -471,9 +479,7 @@ class FilesBackend(Backend):
         self.scope = scope
 
     def compiler(self) -> Compiler:
-        from backends.registry import compiler_for
-
-        return _SensitiveGuard(compiler_for(self.spec.renders))
+        return self._compiler
 
     def reader(self) -> FilesReader:
         return FilesReader(self.target)
@@ -541,6 +547,7 @@ __all__ = [
     "FileLock",
     "FilesBackend",
     "JsonFileInventory",
+    "SensitiveGuard",
     "dump_body",
     "proven_owner",
     "relative_path",

@@ -1,11 +1,19 @@
-"""Opening backends and compilers by type, importing each SDK only when it is used.
+"""The composition of backends: opening them and composing their compilers, importing each SDK only when used.
 
 ``flowplan --help`` must start fast and a files-only user must never need a
 cloud SDK to import, so every backend module is imported lazily here.
+
+A backend's compiler is composed here and nowhere else: the compiler its
+``renders`` names, wrapped in the files backend's sensitive-value guard for
+``type: files`` and in the Metaflow compiler for a backend with a
+``metaflow:`` block. ``plan`` gets it through the opened backend;
+``validate`` gets it from :func:`composed_compiler` without opening anything
+(no SDK client, no network), so both run the same checks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,7 +21,9 @@ from typing import Any
 from planner.contract import Backend, Compiler, Scope
 from planner.errors import BackendError
 from planner.manifest import Backend as BackendSpec
-from planner.resources import Provenance
+from planner.resources import Address, Provenance
+
+__all__ = ["OpenOptions", "compiler_for", "composed_compiler", "open_backend"]
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class OpenOptions:
 
 
 def compiler_for(renders: str) -> Compiler:
+    """The orchestrator's own compiler: what ``renders: argo`` or ``renders: stepfunctions`` names."""
     if renders == "argo":
         from backends.argo.compile import ArgoCompiler
 
@@ -38,12 +49,42 @@ def compiler_for(renders: str) -> Compiler:
     raise BackendError(f"no compiler renders {renders!r}")
 
 
+def _type_compiler(spec: BackendSpec) -> Compiler:
+    """The compiler of the backend's type, before any Metaflow wrapping."""
+    if spec.type == "files":
+        from backends.files import SensitiveGuard
+
+        return SensitiveGuard(compiler_for(spec.renders))
+    if spec.type in ("argo", "stepfunctions"):
+        return compiler_for(spec.type)
+    raise BackendError(f"unknown backend type {spec.type!r}")
+
+
+def composed_compiler(
+    spec: BackendSpec, *, offline: bool = False, on_packages: Callable[[set[Address]], None] | None = None
+) -> Compiler:
+    """The backend's whole compiler, without opening the backend.
+
+    ``offline`` leaves out what needs more than the manifest (Metaflow's own compile reads code and asks
+    AWS): what ``validate`` runs. ``on_packages`` hears which Metaflow code packages a compile wants.
+    """
+    base = _type_compiler(spec)
+    if "metaflow" not in spec.settings:
+        return base
+    from backends.metaflow.backend import MetaflowCompiler
+
+    return MetaflowCompiler(base, on_packages, offline=offline)
+
+
 def open_backend(spec: BackendSpec, options: OpenOptions) -> Backend:
     backend = _open(spec, options)
     if "metaflow" in spec.settings:  # Metaflow flows: compiled by Metaflow, code packages uploaded at apply
-        from backends.metaflow.backend import wrap
+        from backends.metaflow.backend import MetaflowBackend
 
-        return wrap(backend, spec, options.manifest_dir)
+        def compiler(hook: Callable[[set[Address]], None]) -> Compiler:
+            return composed_compiler(spec, on_packages=hook)
+
+        return MetaflowBackend(backend, spec, options.manifest_dir, compiler)
     return backend
 
 
@@ -53,7 +94,7 @@ def _open(spec: BackendSpec, options: OpenOptions) -> Backend:
     if spec.type == "files":
         from backends.files import FilesBackend
 
-        return FilesBackend(spec, options.manifest_dir, scope, provenance)
+        return FilesBackend(spec, options.manifest_dir, scope, provenance, _type_compiler(spec))
     if spec.type == "argo":
         from backends.argo.backend import ArgoBackend
 

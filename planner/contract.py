@@ -64,6 +64,8 @@ __all__ = [
     "RollbackWriter",
     "Run",
     "RunOutcome",
+    "ScheduleExpression",
+    "ScheduleFacts",
     "Scope",
     "Submitted",
     "TransientError",
@@ -91,10 +93,39 @@ class CompileContext:
     provenance: Provenance
 
 
+@dataclass(frozen=True)
+class ScheduleExpression:
+    """One expression of a schedule object, in terms any orchestrator's schedule can be explained in.
+
+    ``written`` is what the object says (shown to people). ``cron`` is the standard 5-field cron firing
+    at the same times; without one, ``every`` is a fixed rate (count, and ``minute``, ``hour`` or
+    ``day``) and ``once_at`` a single instant as written; with none of them it is shown as written.
+    """
+
+    written: str
+    cron: str | None = None
+    every: tuple[int, str] | None = None
+    once_at: str | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleFacts:
+    """What a schedule object (a CronWorkflow, a Scheduler schedule, a scheduled rule) says, as plain data."""
+
+    expressions: tuple[ScheduleExpression, ...]
+    timezone: str = "UTC"
+    suspended: bool = False
+
+
 class Compiler(Protocol):
     """Manifest → desired resources for one backend. Pure: no I/O, no SDK."""
 
     def compile(self, context: CompileContext) -> list[Resource]: ...
+
+    def schedule_facts(self, kind: str, body: Mapping[str, Any] | None) -> ScheduleFacts | None:
+        """The schedule a body of ``kind`` (desired or live) carries, so the core explains it without
+        reading orchestrator bodies; None when it carries none (the default: no schedules)."""
+        return None
 
 
 @dataclass

@@ -2,17 +2,16 @@
 
 A reviewer reading ``spec.schedules[0]: "30 2 * * *" -> "0 4 * * *"`` has to
 work out the rest: when does it run next, in which time zone, and does it now
-run more often? This module answers from the resource bodies the plan already
-holds, for every backend's way of writing a schedule:
+run more often? This module answers from :class:`~planner.contract.ScheduleFacts`
+— a schedule's expressions as standard cron (or a rate, or one instant), its
+zone and whether it is suspended — which each backend's compiler reads from
+its own objects (``Compiler.schedule_facts``), so one set of words and
+fire-time rules serves every orchestrator.
 
-- Argo ``CronWorkflow``: ``spec.schedules`` (or the older ``spec.schedule``),
-  ``spec.timezone``, ``spec.suspend``;
-- AWS (EventBridge Scheduler schedules, EventBridge rules): ``ScheduleExpression``
-  (``cron(...)`` in AWS's 6-field dialect, ``rate(...)``, ``at(...)``),
-  ``ScheduleExpressionTimezone`` and ``State``. AWS cron is translated back to
-  standard cron (the inverse of :func:`backends.stepfunctions.cron.to_aws_cron`)
-  so one set of words and fire-time rules serves both; what has no standard
-  equivalent (``L``, ``W``, ``#``, a year) is shown as written, without numbers.
+Until the plan carries those facts for each change, :func:`schedule_of` reads
+them from the bodies the plan holds, the same way the Argo and Step Functions
+compilers do (``tests/planner/render/test_explain.py`` keeps the two equal);
+it goes once the builder records ``schedule_facts`` of both sides.
 
 Everything is pure and deterministic: "now" is passed in (the plan's
 ``created_at``), so the same plan always explains itself the same way.
@@ -27,24 +26,15 @@ import heapq
 import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from planner.contract import ScheduleExpression, ScheduleFacts
 from planner.errors import FlowplanError
 from planner.schedule import describe, next_fire_times, parse_cron, runs_per_day, validate_timezone
 
 #: How many upcoming fire times a schedule explanation lists.
 FIRE_TIMES = 3
-
-
-@dataclass(frozen=True)
-class ScheduleSpec:
-    """A schedule as one resource body writes it: expressions, time zone, whether it is paused."""
-
-    expressions: tuple[str, ...]
-    timezone: str
-    suspended: bool
 
 
 def parse_now(created_at: str) -> datetime:
@@ -56,8 +46,8 @@ def parse_now(created_at: str) -> datetime:
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def schedule_of(body: Mapping[str, Any] | None) -> ScheduleSpec | None:
-    """The schedule a resource body carries, or None when it carries none."""
+def schedule_of(body: Mapping[str, Any] | None) -> ScheduleFacts | None:
+    """The schedule a resource body carries, or None when it carries none (see the module docstring)."""
     if not isinstance(body, Mapping):
         return None
     if body.get("kind") == "CronWorkflow" and isinstance(body.get("spec"), Mapping):
@@ -68,14 +58,27 @@ def schedule_of(body: Mapping[str, Any] | None) -> ScheduleSpec | None:
         expressions = tuple(str(e) for e in (raw or []) if str(e).strip())
         if not expressions:
             return None
-        return ScheduleSpec(expressions, str(spec.get("timezone") or "UTC"), bool(spec.get("suspend", False)))
+        return ScheduleFacts(
+            tuple(_facts(e) for e in expressions), str(spec.get("timezone") or "UTC"), bool(spec.get("suspend", False))
+        )
     for candidate in (body, *(v for v in body.values() if isinstance(v, Mapping))):
         expression = candidate.get("ScheduleExpression")
         if isinstance(expression, str) and expression.strip():
             state = str(candidate.get("State", "ENABLED")).upper()
             zone = str(candidate.get("ScheduleExpressionTimezone") or "UTC")
-            return ScheduleSpec((expression.strip(),), zone, state == "DISABLED")
+            return ScheduleFacts((_facts(expression.strip()),), zone, state == "DISABLED")
     return None
+
+
+def _facts(expression: str) -> ScheduleExpression:
+    cron = _standard(expression)
+    if cron is not None:
+        return ScheduleExpression(expression, cron=cron)
+    rate = _RATE.fullmatch(expression.strip())
+    if rate is not None and int(rate.group(1)) > 0:
+        return ScheduleExpression(expression, every=(int(rate.group(1)), rate.group(2).lower().rstrip("s")))
+    at = _AT.fullmatch(expression.strip())
+    return ScheduleExpression(expression, once_at=at.group(1) if at is not None else None)
 
 
 # --------------------------------------------------------------------------- AWS expressions
@@ -143,13 +146,13 @@ def _standard_days(field: str) -> str | None:
     return ",".join(items)
 
 
-def _rate_per_day(expression: str) -> float | None:
-    match = _RATE.fullmatch(expression.strip())
-    if match is None:
+def _standard(expression: str) -> str | None:
+    if expression.strip().lower().startswith("cron("):
+        return aws_to_standard(expression)
+    try:
+        return parse_cron(expression).text
+    except FlowplanError:
         return None
-    unit = match.group(2).lower().rstrip("s")
-    minutes = int(match.group(1)) * _MINUTES[unit]
-    return 1440 / minutes if minutes else None
 
 
 # --------------------------------------------------------------------------- one side
@@ -161,17 +164,17 @@ def _cron_facts(cron: str, timezone: str) -> tuple[str, float]:
     return describe(cron), runs_per_day(cron, timezone)
 
 
-def explain_schedule(spec: ScheduleSpec, now: datetime) -> dict[str, Any]:
+def explain_schedule(spec: ScheduleFacts, now: datetime) -> dict[str, Any]:
     """One schedule as words, the next fire times in its own zone, and runs per day (see :func:`_explain`).
 
-    Memoised per (schedule, time of the plan): a plan of 10,000 flows on 20 shared schedules explained
-    each of them 10,000 times (issue 12). Each caller gets its own copy.
+    Memoised per (schedule, time of the plan): a plan of 10,000 flows shares a few dozen schedules.
+    Each caller gets its own copy.
     """
     return copy.deepcopy(_explain(spec, now))
 
 
 @functools.lru_cache(maxsize=1024)
-def _explain(spec: ScheduleSpec, now: datetime) -> dict[str, Any]:
+def _explain(spec: ScheduleFacts, now: datetime) -> dict[str, Any]:
     """One schedule as words, the next fire times in its own zone, and runs per day.
 
     ``runs_per_day`` is what actually happens: 0 while suspended (the cron's own
@@ -191,7 +194,7 @@ def _explain(spec: ScheduleSpec, now: datetime) -> dict[str, Any]:
         zone_ok = False
         problem = exc.message
     for expression in spec.expressions:
-        cron = _standard(expression)
+        cron = expression.cron
         crons.append(cron)
         if cron is not None and zone_ok:
             text, rate = _cron_facts(cron, spec.timezone)
@@ -199,20 +202,19 @@ def _explain(spec: ScheduleSpec, now: datetime) -> dict[str, Any]:
             per_day = None if per_day is None else per_day + rate
             fire_lists.append(next_fire_times(cron, spec.timezone, FIRE_TIMES, after=now))
             continue
-        rate_per_day = _rate_per_day(expression)
-        if rate_per_day is not None:
-            words.append(_rate_words(expression))
-            per_day = None if per_day is None else per_day + rate_per_day
+        if cron is None and expression.every is not None:
+            count, unit = expression.every
+            words.append(f"Every {unit}" if count == 1 else f"Every {count} {unit}s")
+            per_day = None if per_day is None else per_day + 1440 / (count * _MINUTES[unit])
             continue
-        at = _AT.fullmatch(expression.strip())
-        if at is not None:
-            words.append(f"Once, at {at.group(1)}")
+        if cron is None and expression.once_at is not None:
+            words.append(f"Once, at {expression.once_at}")
             continue
-        words.append(f"as written: {expression}")
+        words.append(f"as written: {expression.written}")
         per_day = None
     fires = _merge(fire_lists)
     result: dict[str, Any] = {
-        "expressions": list(spec.expressions),
+        "expressions": [e.written for e in spec.expressions],
         "cron": crons,
         "timezone": spec.timezone,
         "suspended": spec.suspended,
@@ -224,22 +226,6 @@ def _explain(spec: ScheduleSpec, now: datetime) -> dict[str, Any]:
     if problem:
         result["problem"] = problem
     return result
-
-
-def _standard(expression: str) -> str | None:
-    if expression.strip().lower().startswith("cron("):
-        return aws_to_standard(expression)
-    try:
-        return parse_cron(expression).text
-    except FlowplanError:
-        return None
-
-
-def _rate_words(expression: str) -> str:
-    match = _RATE.fullmatch(expression.strip())
-    assert match is not None
-    count, unit = int(match.group(1)), match.group(2).lower().rstrip("s")
-    return f"Every {unit}" if count == 1 else f"Every {count} {unit}s"
 
 
 def _merge(lists: Sequence[list[datetime]]) -> list[datetime]:
@@ -256,15 +242,12 @@ def _merge(lists: Sequence[list[datetime]]) -> list[datetime]:
 # --------------------------------------------------------------------------- a change
 
 
-def schedule_change(
-    before: Mapping[str, Any] | None, after: Mapping[str, Any] | None, now: datetime
-) -> dict[str, Any] | None:
-    """``{"before": side|None, "after": side|None}`` when the schedule differs between the bodies, else None.
+def schedule_change(old: ScheduleFacts | None, new: ScheduleFacts | None, now: datetime) -> dict[str, Any] | None:
+    """``{"before": side|None, "after": side|None}`` when the schedule differs between two sides, else None.
 
     A new or removed schedule counts as a difference; a body whose other
     fields change while its schedule stays is not explained (nothing new to say).
     """
-    old, new = schedule_of(before), schedule_of(after)
     if old is None and new is None:
         return None
     if old == new:

@@ -250,7 +250,7 @@ def _flows_from_dependencies(resources: list[Resource]) -> list[Resource]:
     return result
 
 
-class _RevisionCompiler:
+class _RevisionCompiler(Compiler):
     """A compiler that returns a revision's resources: how a rollback reuses the planner unchanged."""
 
     def __init__(self, resources: Sequence[Resource]) -> None:

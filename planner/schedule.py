@@ -528,7 +528,7 @@ def runs_per_day(expr: str | CronExpr, timezone: str) -> float:
 def _is_regular_day(day: date, zone: tzinfo) -> bool:
     """True when the UTC offset is the same all day, so every wall-clock time exists once.
 
-    Memoised: every cron of a zone asks about the same 1,461 reference days (issue 12).
+    Memoised: every cron of a zone asks about the same 1,461 reference days.
     """
     first = datetime.combine(day, time(0, 0)).replace(tzinfo=zone).utcoffset()
     last = datetime.combine(day, time(23, 59, 59)).replace(tzinfo=zone).utcoffset()

@@ -22,11 +22,12 @@ diffing), so a new git commit alone changes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from backends.argo.cron import argo_cron
+from backends.argo.cron import schedule_facts as cron_facts
 from backends.argo.events import API_VERSION, FlowEvents, SensorInputs, flow_events_spec, sensor_spec
 from backends.argo.filters import filter_problem
 from backends.argo.names import (
@@ -41,7 +42,7 @@ from backends.argo.names import (
     relative_path,
 )
 from backends.argo.workflow import ExitNotice, TemplateInputs, run_labels, sink_env_name, workflow_template_spec
-from planner.contract import CompileContext
+from planner.contract import CompileContext, Compiler, ScheduleFacts
 from planner.errors import ManifestError, Problem
 from planner.manifest import ArgoSettings, Flow, Manifest, Sink, render_value
 from planner.manifest import Backend as BackendSpec
@@ -81,8 +82,11 @@ MAX_STEP_NAME = 123
 _SINK_KEYS = ("uri", "table", "key_prefix", "ttl", "platform", "endpoint")
 
 
-class ArgoCompiler:
+class ArgoCompiler(Compiler):
     """The :class:`~planner.contract.Compiler` for backends that render Argo (``argo`` and ``files``)."""
+
+    def schedule_facts(self, kind: str, body: Mapping[str, Any] | None) -> ScheduleFacts | None:
+        return cron_facts(body) if kind == "CronWorkflow" else None
 
     def compile(self, context: CompileContext) -> list[Resource]:
         """Desired resources for ``context.backend``, sorted by address.

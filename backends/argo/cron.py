@@ -7,15 +7,22 @@ standard cron and croniter allow) is rejected when the CronWorkflow is created.
 Only a day-of-week field that names 7 as a value or range bound is rewritten,
 from the parsed day set; every other expression is passed through as written,
 so people recognise their schedule in the cluster.
+
+:func:`schedule_facts` reads a CronWorkflow's schedule back for the plan's
+explanations: its expressions are standard cron already.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
+from planner.contract import ScheduleExpression, ScheduleFacts
+from planner.errors import FlowplanError
 from planner.schedule import consecutive_runs, parse_cron
 
-__all__ = ["argo_cron"]
+__all__ = ["argo_cron", "schedule_facts"]
 
 _ITEM = re.compile(r"(?P<start>\*|[0-9A-Za-z]+)(?:-(?P<end>[0-9A-Za-z]+))?(?:/(?P<step>[0-9A-Za-z]+))?")
 
@@ -48,3 +55,25 @@ def _day_list(days: tuple[int, ...]) -> str:
     day-of-month/day-of-week OR rule depends on that).
     """
     return ",".join(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in consecutive_runs(sorted(days)))
+
+
+def schedule_facts(body: Mapping[str, Any] | None) -> ScheduleFacts | None:
+    """A CronWorkflow's ``spec.schedules`` (or the older ``spec.schedule``), ``spec.timezone`` and ``spec.suspend``."""
+    if not isinstance(body, Mapping) or body.get("kind") != "CronWorkflow" or not isinstance(body.get("spec"), Mapping):
+        return None
+    spec = body["spec"]
+    raw = spec.get("schedules")
+    if raw is None and spec.get("schedule"):
+        raw = [spec["schedule"]]
+    written = tuple(str(e) for e in (raw or []) if str(e).strip())
+    if not written:
+        return None
+    expressions = tuple(ScheduleExpression(text, cron=_standard(text)) for text in written)
+    return ScheduleFacts(expressions, str(spec.get("timezone") or "UTC"), bool(spec.get("suspend", False)))
+
+
+def _standard(expression: str) -> str | None:
+    try:
+        return parse_cron(expression).text
+    except FlowplanError:
+        return None

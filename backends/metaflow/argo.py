@@ -32,6 +32,7 @@ from backends.metaflow.common import (
     decorator_schedule,
     package_address,
     package_resource,
+    sink_problems,
     stand_in,
     with_flows,
 )
@@ -144,16 +145,7 @@ def compile_argo(
 
 
 def _checks(flow: Flow, item: CompiledFlow, flows: Mapping[str, Flow], events: Mapping[str, Any]) -> list[Problem]:
-    problems = []
-    if flow.sinks:
-        problems.append(
-            Problem(
-                flow.loc,
-                f"flows.{flow.name}.sinks",
-                "a Metaflow flow's steps do not read flowplan's sink settings",
-                "read the sink's settings in the flow itself (a Metaflow Config, or the environment of @environment)",
-            )
-        )
+    problems = sink_problems({flow.name: flow}, "argo")
     parameters = {p.lower() for p in dict(item.parameters or {})}
     for index, trigger in enumerate(flow.triggers):
         if trigger.event is None:

@@ -1,7 +1,7 @@
 """A backend with Metaflow flows: the opened backend, plus compiling FlowSpecs and handling code packages.
 
 :func:`backends.registry.open_backend` wraps a backend whose manifest entry has
-a ``metaflow:`` block in :class:`MetaflowBackend`. Everything is the wrapped
+a ``metaflow:`` block in :class:`MetaflowBackend`, and composes its compiler. Everything is the wrapped
 backend's, except:
 
 - the compiler (:class:`MetaflowCompiler`) compiles the Metaflow flows with
@@ -19,10 +19,12 @@ backend's, except:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-from backends.metaflow.common import CODE_PACKAGE
+from backends.metaflow.common import CODE_PACKAGE, sink_problems, stand_in, with_flows
 from backends.metaflow.compile import compile_flows
 from backends.metaflow.package import PackageStore
 from backends.metaflow.settings import settings_for
@@ -36,24 +38,32 @@ from planner.contract import (
     Lock,
     Operator,
     Reader,
+    ScheduleFacts,
     Scope,
     Writer,
 )
+from planner.errors import ManifestError
 from planner.manifest import Backend as BackendSpec
 from planner.resources import Address, LiveResource, Owner, Resource
 
-__all__ = ["MetaflowBackend", "MetaflowCompiler", "wrap"]
+__all__ = ["MetaflowBackend", "MetaflowCompiler"]
 
 
-class MetaflowCompiler:
+class MetaflowCompiler(Compiler):
     """Metaflow flows compiled by Metaflow (see the module docstring), the others by ``base``.
 
     ``on_packages`` hears the addresses of the packages each compile wants (the inventory keeps only those).
+    ``offline`` (``flowplan validate``) runs only the checks the manifest alone decides: Metaflow's compile
+    reads the flow's code and asks AWS (Batch queues, credentials), so it belongs to ``plan``. The other flows
+    compile as in ``plan``, beside one-step stand-ins of the Metaflow flows with their manifest schedule.
     """
 
-    def __init__(self, base: Compiler, on_packages: Callable[[set[Address]], None] | None = None) -> None:
+    def __init__(
+        self, base: Compiler, on_packages: Callable[[set[Address]], None] | None = None, *, offline: bool = False
+    ) -> None:
         self.base = base
         self.on_packages = on_packages
+        self.offline = offline
 
     def compile(self, context: CompileContext) -> list[Resource]:
         resources = self._compile(context)
@@ -61,13 +71,28 @@ class MetaflowCompiler:
             self.on_packages({r.address for r in resources if r.address.kind == CODE_PACKAGE})
         return resources
 
+    def schedule_facts(self, kind: str, body: Mapping[str, Any] | None) -> ScheduleFacts | None:
+        """Metaflow's schedules are the base orchestrator's objects (a CronWorkflow, a rule)."""
+        return self.base.schedule_facts(kind, body)
+
     def _compile(self, context: CompileContext) -> list[Resource]:
         flows = [f for f in context.manifest.flows_on(context.backend.name) if f.metaflow is not None]
         if not flows:
             return self.base.compile(context)
         settings = settings_for(context.backend, Path(context.manifest.path).resolve().parent)
+        static = sink_problems({f.name: f for f in flows}, settings.target)
+        if self.offline:
+            if static:
+                raise ManifestError(static)
+            stand_ins = {
+                f.name: stand_in(f, settings.image, schedule=f.schedule, triggers=(), parameters={}) for f in flows
+            }
+            return self.base.compile(dataclasses.replace(context, manifest=with_flows(context.manifest, stand_ins)))
         prefix = context.backend.stepfunctions.name_prefix if context.backend.stepfunctions else ""
-        compiled = compile_flows(context.manifest, flows, settings, name_prefix=prefix)
+        try:
+            compiled = compile_flows(context.manifest, flows, settings, name_prefix=prefix)
+        except ManifestError as exc:  # what validate reported belongs to plan's answer too
+            raise ManifestError(exc.problems + [p for p in static if p not in exc.problems], hint=exc.hint) from None
         if settings.target == "argo":
             from backends.metaflow.argo import compile_argo
 
@@ -158,8 +183,17 @@ class _Inventory:
 class MetaflowBackend(Backend):
     """See the module docstring: the wrapped backend, with Metaflow's flows and code packages added."""
 
-    def __init__(self, inner: Backend, spec: BackendSpec, manifest_dir: Path) -> None:
+    def __init__(
+        self,
+        inner: Backend,
+        spec: BackendSpec,
+        manifest_dir: Path,
+        compiler: Callable[[Callable[[set[Address]], None]], Compiler],
+    ) -> None:
+        """``compiler`` composes the compiler (:func:`backends.registry.composed_compiler`) around the hook
+        that tells this backend's inventory which code packages the last compile wanted."""
         self.inner = inner
+        self._compiler = compiler
         self.spec = spec
         self.capabilities = inner.capabilities
         self.settings = settings_for(spec, manifest_dir)
@@ -170,7 +204,7 @@ class MetaflowBackend(Backend):
         self.packages = addresses
 
     def compiler(self) -> Compiler:
-        return MetaflowCompiler(self.inner.compiler(), self._wanted)
+        return self._compiler(self._wanted)
 
     def reader(self) -> Reader:
         return _Reader(self.inner.reader(), self.store)
@@ -198,10 +232,3 @@ class MetaflowBackend(Backend):
 
     def operator(self) -> Operator:
         return self.inner.operator()
-
-
-def wrap(inner: Backend, spec: BackendSpec, manifest_dir: Path) -> Backend:
-    """``inner`` with Metaflow flows (see the module docstring); ``inner`` itself if no ``metaflow:`` block."""
-    if "metaflow" not in spec.settings:
-        return inner
-    return MetaflowBackend(inner, spec, manifest_dir)

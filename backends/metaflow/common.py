@@ -30,6 +30,7 @@ __all__ = [
     "decorator_schedule",
     "package_address",
     "package_resource",
+    "sink_problems",
     "stand_in",
     "standard_cron",
 ]
@@ -109,6 +110,23 @@ def stand_in(
         source="inline",
         metaflow=None,
     )
+
+
+def sink_problems(flows: Mapping[str, Flow], target: str) -> list[Problem]:
+    """Sinks on Metaflow flows: Metaflow builds the steps, so nothing would hand them the sink settings.
+
+    Known from the manifest alone, so ``flowplan validate`` reports it without running Metaflow.
+    """
+    hint = (
+        "read the sink's settings in the flow itself (a Metaflow Config, or the environment of @environment)"
+        if target == "argo"
+        else None
+    )
+    return [
+        Problem(flow.loc, f"flows.{name}.sinks", "a Metaflow flow's steps do not read flowplan's sink settings", hint)
+        for name, flow in flows.items()
+        if flow.sinks
+    ]
 
 
 def with_flows(manifest: Manifest, flows: Mapping[str, Flow]) -> Manifest:

@@ -38,6 +38,7 @@ from backends.metaflow.common import (
     decorator_schedule,
     package_address,
     package_resource,
+    sink_problems,
     stand_in,
     with_flows,
 )
@@ -99,15 +100,11 @@ def compile_stepfunctions(
     by_class: dict[str, list[str]] = {}
     for name, item in compiled.items():
         by_class.setdefault(item.flow_name, []).append(name)
-    problems: list[Problem] = []
+    problems: list[Problem] = sink_problems(flows, "stepfunctions")
     stand_ins: dict[str, Flow] = {}
     mappings: dict[tuple[str, str], dict[str, str]] = {}
     for name, flow in flows.items():
         item = compiled[name]
-        if flow.sinks:
-            problems.append(
-                Problem(flow.loc, f"flows.{name}.sinks", "a Metaflow flow's steps do not read flowplan's sink settings")
-            )
         schedule = flow.schedule
         if schedule is None:
             schedule, problem = decorator_schedule(flow, item)

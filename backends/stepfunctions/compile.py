@@ -37,6 +37,7 @@ from typing import Any
 
 from backends.stepfunctions.asl import AslInputs, definition, state_names
 from backends.stepfunctions.cron import AwsCronError, to_aws_cron
+from backends.stepfunctions.cron import schedule_facts as aws_schedule_facts
 from backends.stepfunctions.names import (
     LIMITS,
     Claim,
@@ -49,7 +50,7 @@ from backends.stepfunctions.names import (
     rule_name,
 )
 from backends.stepfunctions.patterns import after_pattern, event_pattern, input_transformer
-from planner.contract import CompileContext
+from planner.contract import CompileContext, Compiler, ScheduleFacts
 from planner.errors import ManifestError, Problem
 from planner.manifest import Backend as BackendSpec
 from planner.manifest import Flow, Manifest, Schedule, Step, StepFunctionsSettings
@@ -134,8 +135,12 @@ def alias_arn(settings: StepFunctionsSettings, name: str) -> str:
     return f"{machine_arn(settings, name)}:{ALIAS}"
 
 
-class StepFunctionsCompiler:
+class StepFunctionsCompiler(Compiler):
     """The :class:`~planner.contract.Compiler` for backends rendering Step Functions (``stepfunctions``, ``files``)."""
+
+    def schedule_facts(self, kind: str, body: Mapping[str, Any] | None) -> ScheduleFacts | None:
+        """Scheduler schedules and scheduled EventBridge rules, with AWS cron read back as standard cron."""
+        return aws_schedule_facts(body) if kind in ("Schedule", "Rule") else None
 
     def compile(self, context: CompileContext) -> list[Resource]:
         """Desired resources for ``context.backend``, sorted by address.

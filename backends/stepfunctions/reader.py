@@ -1,7 +1,7 @@
 """Reading what is deployed: list and page through each kind, describe in parallel.
 
-Calls per plan (the budget of issue 12; ``tests/backends/stepfunctions``
-counts them through the proxy):
+Calls per plan (a budget: ``tests/backends/stepfunctions`` counts them
+through the proxy):
 
 =================  ==========================================================
 kind               calls

@@ -70,11 +70,13 @@ def validate(
     branch: BranchOpt = "prod",
     enable_schedules: EnableSchedulesOpt = False,
 ) -> int:
-    """Check the manifest: structure, references, cron, time zones, step graphs. Reports every problem."""
+    """Check the manifest: structure, references, cron, time zones, step graphs, and each backend's compile checks."""
     from planner.cli.session import load
+    from planner.cli.validating import check_backends
 
     session = load(manifest_options(file, var, var_file, branch, enable_schedules), open_backends=False)
     m = session.manifest
+    check_backends(m, session.provenance)
     print_out(
         f"{file} is valid: project {m.project}, branch {m.branch}, {len(m.flows)} flow(s) on "
         f"{len(m.backends)} backend(s) ({', '.join(sorted(m.backends))}).\n"

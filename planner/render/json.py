@@ -6,7 +6,7 @@ import copy
 import json
 from typing import Any
 
-from planner.explain import parse_now, schedule_change
+from planner.explain import parse_now, schedule_change, schedule_of
 from planner.plan import SENSITIVE, Plan, redact_values
 from planner.resources import has_pointer, set_pointer, without
 
@@ -28,7 +28,7 @@ def plan_view(plan: Plan) -> dict[str, Any]:
         source = raw.get(change["address"])
         if source is None:
             continue
-        schedule = schedule_change(source.before, source.after, now)
+        schedule = schedule_change(schedule_of(source.before), schedule_of(source.after), now)
         if schedule is not None:
             change["schedule"] = redact_values(schedule, plan.sensitive_values)
     return view

@@ -87,7 +87,7 @@ def render_text_view(view: dict[str, Any], *, color: bool = False, create_fields
     out.append("flowplan will perform the following actions:")
     out.append("")
     for change in changes:
-        # One string per change (the same text): 30,000 creates are a million lines otherwise (issue 12).
+        # One string per change (the same text): 30,000 creates are a million lines otherwise.
         block: list[str] = []
         symbol = SYMBOLS[change["action"]]
         reason = why(change)

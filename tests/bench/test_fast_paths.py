@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends import files as files_backend
+from backends.registry import composed_compiler
 from planner.resources import delete_pointer, has_pointer, join_pointer, split_pointer, without
 from tests.planner.loop import Project
 
@@ -176,7 +177,7 @@ def _reader(tmp_path: Path) -> tuple[Any, Any, list[Any]]:
     name = sorted(manifest.backends)[0]
     spec = manifest.backends[name]
     scope = Scope(name, manifest.project, manifest.branch)
-    backend = files_backend.FilesBackend(spec, tmp_path, scope, {})
+    backend = files_backend.FilesBackend(spec, tmp_path, scope, {}, composed_compiler(spec))
     desired = backend.compiler().compile(CompileContext(manifest, spec, Provenance("t", "d")))
     return backend.reader(), scope, desired
 
@@ -222,8 +223,9 @@ def test_shared_parts_of_bodies_render_without_anchors(tmp_path: Path) -> None:
         files_backend.FilesBackend(
             manifest.backends[name],
             tmp_path,
-            None,
-            {},  # type: ignore[arg-type]
+            None,  # type: ignore[arg-type]
+            {},
+            composed_compiler(manifest.backends[name]),
         )
         .compiler()
         .compile(CompileContext(manifest, manifest.backends[name], Provenance("t", "d")))

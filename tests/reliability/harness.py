@@ -272,11 +272,13 @@ class FilesTarget(Target):
 
     def backend(self) -> Backend:
         from backends.files import FilesBackend
+        from backends.registry import composed_compiler
         from planner.resources import Provenance
 
         loaded = self.load()
+        spec = loaded.backends[self.backend_name]
         return FilesBackend(
-            loaded.backends[self.backend_name], self.root, self.scope(), Provenance("0", "0" * 64, None).markers()
+            spec, self.root, self.scope(), Provenance("0", "0" * 64, None).markers(), composed_compiler(spec)
         )
 
     def snapshot(self) -> str:

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pyawscron import AWSCron
 from pyawscron.occurrence import Occurrence
 
-from backends.stepfunctions.cron import AwsCronError, to_aws_cron
+from backends.stepfunctions.cron import AwsCronError, aws_to_standard, to_aws_cron
 from planner.schedule import CronError, CronExpr, parse_cron
 from tests.planner.test_schedule import random_expression, random_expressions
 
@@ -286,3 +286,44 @@ def test_large_random_sweep() -> None:
     for cron in both:
         with pytest.raises(AwsCronError):
             to_aws_cron(cron)
+
+
+# --------------------------------------------------------------------------- the way back, for explanations
+
+
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "30 2 * * *",
+        "0 * * * *",
+        "0 7 * * MON",
+        "*/15 9-17 * * 1-5",
+        "0 0 1 * *",
+        "5 4 * JAN,JUL SUN",
+        "0 12 * * 0,6",
+        "0 6 1-7 * *",
+        "0 3 * * 5-7",
+    ],
+)
+def test_aws_cron_reads_back_to_the_same_fire_times(cron: str) -> None:
+    back = aws_to_standard(to_aws_cron(cron))
+    assert back is not None
+    a, b = parse_cron(cron), parse_cron(back)
+    assert (a.minutes, a.hours, a.days_of_month, a.months, a.days_of_week) == (
+        b.minutes,
+        b.hours,
+        b.days_of_month,
+        b.months,
+        b.days_of_week,
+    )
+
+
+@pytest.mark.parametrize(
+    "expression", ["cron(0 12 L * ? *)", "cron(0 12 ? * 2#1 *)", "cron(0 12 * * ? 2027)", "rate(5 minutes)"]
+)
+def test_aws_expressions_without_a_standard_form_are_not_guessed(expression: str) -> None:
+    assert aws_to_standard(expression) is None
+
+
+def test_aws_day_numbers_start_at_sunday() -> None:
+    assert aws_to_standard("cron(0 9 ? * 2-6 *)") == "0 9 * * 1-5"

@@ -1,4 +1,9 @@
-"""Schedules in words: AWS cron read back to standard cron, fire times in the schedule's zone, runs per day."""
+"""Schedules in words: fire times in the schedule's zone, runs per day, from the facts the backends read.
+
+How AWS cron reads back to standard cron is the Step Functions backend's
+(tests/backends/stepfunctions/test_cron.py); here the explainer gets its facts
+from the Argo and Step Functions compilers, as the plan will hand them over.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from backends.argo.compile import ArgoCompiler
+from backends.stepfunctions.compile import StepFunctionsCompiler
 from backends.stepfunctions.cron import to_aws_cron
+from planner.contract import ScheduleFacts
 from planner.explain import (
-    ScheduleSpec,
-    aws_to_standard,
     explain_schedule,
     fire_time_text,
     parse_now,
@@ -17,61 +23,68 @@ from planner.explain import (
     schedule_change,
     schedule_of,
 )
-from planner.schedule import parse_cron
 
 NOW = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)  # the day before Europe's spring-forward
 
 
-@pytest.mark.parametrize(
-    "cron",
-    [
-        "30 2 * * *",
-        "0 * * * *",
-        "0 7 * * MON",
-        "*/15 9-17 * * 1-5",
-        "0 0 1 * *",
-        "5 4 * JAN,JUL SUN",
-        "0 12 * * 0,6",
-        "0 6 1-7 * *",
-        "0 3 * * 5-7",
-    ],
-)
-def test_aws_cron_reads_back_to_the_same_fire_times(cron: str) -> None:
-    back = aws_to_standard(to_aws_cron(cron))
-    assert back is not None
-    a, b = parse_cron(cron), parse_cron(back)
-    assert (a.minutes, a.hours, a.days_of_month, a.months, a.days_of_week) == (
-        b.minutes,
-        b.hours,
-        b.days_of_month,
-        b.months,
-        b.days_of_week,
-    )
+def argo(expression: str, timezone: str = "UTC", suspend: bool = False) -> ScheduleFacts:
+    body = {"kind": "CronWorkflow", "spec": {"schedules": [expression], "timezone": timezone, "suspend": suspend}}
+    facts = ArgoCompiler().schedule_facts("CronWorkflow", body)
+    assert facts is not None
+    return facts
 
 
-@pytest.mark.parametrize(
-    "expression", ["cron(0 12 L * ? *)", "cron(0 12 ? * 2#1 *)", "cron(0 12 * * ? 2027)", "rate(5 minutes)"]
-)
-def test_aws_expressions_without_a_standard_form_are_not_guessed(expression: str) -> None:
-    assert aws_to_standard(expression) is None
+def aws(expression: str, timezone: str = "UTC", suspend: bool = False) -> ScheduleFacts:
+    body = {
+        "ScheduleExpression": expression,
+        "ScheduleExpressionTimezone": timezone,
+        "State": "DISABLED" if suspend else "ENABLED",
+    }
+    facts = StepFunctionsCompiler().schedule_facts("Schedule", body)
+    assert facts is not None
+    return facts
 
 
-def test_aws_day_numbers_start_at_sunday() -> None:
-    assert aws_to_standard("cron(0 9 ? * 2-6 *)") == "0 9 * * 1-5"
+BODIES = [
+    ("CronWorkflow", {"kind": "CronWorkflow", "spec": {"schedules": ["0 4 * * *"], "timezone": "Europe/Berlin"}}),
+    ("CronWorkflow", {"kind": "CronWorkflow", "spec": {"schedules": ["0 4 * * *", "30 */2 * * 1-5"], "suspend": True}}),
+    ("CronWorkflow", {"kind": "CronWorkflow", "spec": {"schedule": "@daily"}}),
+    ("CronWorkflow", {"kind": "CronWorkflow", "spec": {"schedules": ["not cron"]}}),
+    ("WorkflowTemplate", {"kind": "WorkflowTemplate", "spec": {}}),
+    ("Schedule", {"ScheduleExpression": "cron(0 4 * * ? *)", "ScheduleExpressionTimezone": "Asia/Tokyo"}),
+    ("Schedule", {"ScheduleExpression": "cron(0 9 ? * MON-FRI *)", "State": "DISABLED"}),
+    ("Schedule", {"ScheduleExpression": "cron(0 12 L * ? *)"}),
+    ("Schedule", {"ScheduleExpression": "rate(15 minutes)"}),
+    ("Schedule", {"ScheduleExpression": "rate(1 day)"}),
+    ("Schedule", {"ScheduleExpression": "at(2026-05-01T10:00:00)"}),
+    ("Rule", {"Rule": {"ScheduleExpression": "cron(5 4 ? * 1 *)", "State": "ENABLED"}}),
+    ("Rule", {"EventPattern": {"source": ["aws.s3"]}, "State": "ENABLED"}),
+    ("StateMachine", {"definition": {}}),
+]
 
 
-def test_schedule_of_reads_argo_and_aws_bodies() -> None:
-    argo = {"kind": "CronWorkflow", "spec": {"schedules": ["0 4 * * *"], "timezone": "Europe/Berlin", "suspend": True}}
-    assert schedule_of(argo) == ScheduleSpec(("0 4 * * *",), "Europe/Berlin", True)
-    legacy = {"kind": "CronWorkflow", "spec": {"schedule": "0 4 * * *"}}
-    assert schedule_of(legacy) == ScheduleSpec(("0 4 * * *",), "UTC", False)
-    aws = {"ScheduleExpression": "cron(0 4 * * ? *)", "ScheduleExpressionTimezone": "Asia/Tokyo", "State": "DISABLED"}
-    assert schedule_of(aws) == ScheduleSpec(("cron(0 4 * * ? *)",), "Asia/Tokyo", True)
-    assert schedule_of({"kind": "WorkflowTemplate", "spec": {}}) is None
+@pytest.mark.parametrize(("kind", "body"), BODIES, ids=[f"{k}-{i}" for i, (k, _) in enumerate(BODIES)])
+def test_reading_bodies_in_the_core_agrees_with_the_backends(kind: str, body: dict[str, object]) -> None:
+    """The plan view reads bodies itself until the plan carries the compilers' facts: the two must agree."""
+    compiler = ArgoCompiler() if kind in ("CronWorkflow", "WorkflowTemplate") else StepFunctionsCompiler()
+    assert schedule_of(body) == compiler.schedule_facts(kind, body)
+
+
+def test_compilers_read_their_own_schedule_objects() -> None:
+    berlin = argo("0 4 * * *", "Europe/Berlin", suspend=True)
+    assert (berlin.timezone, berlin.suspended, berlin.expressions[0].cron) == ("Europe/Berlin", True, "0 4 * * *")
+    legacy = ArgoCompiler().schedule_facts("CronWorkflow", {"kind": "CronWorkflow", "spec": {"schedule": "0 4 * * *"}})
+    assert legacy is not None and legacy.timezone == "UTC" and not legacy.suspended
+    tokyo = aws("cron(0 4 * * ? *)", "Asia/Tokyo", suspend=True)
+    assert tokyo.expressions[0].written == "cron(0 4 * * ? *)" and tokyo.expressions[0].cron == "0 4 * * *"
+    assert tokyo.suspended and tokyo.timezone == "Asia/Tokyo"
+    assert aws("rate(2 hours)").expressions[0].every == (2, "hour")
+    assert ArgoCompiler().schedule_facts("WorkflowTemplate", {"kind": "WorkflowTemplate"}) is None
+    assert StepFunctionsCompiler().schedule_facts("StateMachine", {"ScheduleExpression": "rate(1 day)"}) is None
 
 
 def test_fire_times_follow_the_zone_through_dst() -> None:
-    side = explain_schedule(ScheduleSpec(("30 2 * * *",), "Europe/Berlin", False), NOW)
+    side = explain_schedule(argo("30 2 * * *", "Europe/Berlin"), NOW)
     # 2026-03-29 02:30 does not exist in Berlin: skipped, as EventBridge Scheduler documents
     assert side["next_fire_times"] == [
         "2026-03-30T02:30:00+02:00",
@@ -84,29 +97,31 @@ def test_fire_times_follow_the_zone_through_dst() -> None:
 
 
 def test_aws_and_argo_explain_the_same_schedule_the_same_way() -> None:
-    argo = explain_schedule(ScheduleSpec(("0 7 * * 1",), "America/New_York", False), NOW)
-    aws = explain_schedule(ScheduleSpec((to_aws_cron("0 7 * * 1"),), "America/New_York", False), NOW)
+    on_argo = explain_schedule(argo("0 7 * * 1", "America/New_York"), NOW)
+    on_aws = explain_schedule(aws(to_aws_cron("0 7 * * 1"), "America/New_York"), NOW)
     for key in ("words", "runs_per_day", "next_fire_times"):
-        assert argo[key] == aws[key]
+        assert on_argo[key] == on_aws[key]
 
 
 def test_suspended_runs_zero_and_lists_no_fire_times() -> None:
-    side = explain_schedule(ScheduleSpec(("0 * * * *",), "UTC", True), NOW)
+    side = explain_schedule(argo("0 * * * *", suspend=True), NOW)
     assert side["runs_per_day"] == 0 and side["cron_runs_per_day"] == 24 and side["next_fire_times"] == []
 
 
 def test_rate_and_unknown_zone() -> None:
-    rate = explain_schedule(ScheduleSpec(("rate(15 minutes)",), "UTC", False), NOW)
+    rate = explain_schedule(aws("rate(15 minutes)"), NOW)
     assert rate["words"] == "Every 15 minutes" and rate["runs_per_day"] == 96 and rate["next_fire_times"] == []
-    bad = explain_schedule(ScheduleSpec(("0 4 * * *",), "Mars/Olympus", False), NOW)
+    bad = explain_schedule(argo("0 4 * * *", "Mars/Olympus"), NOW)
     assert bad["runs_per_day"] is None and "Mars/Olympus" in bad["problem"]
 
 
 def test_schedule_change_only_when_the_schedule_differs() -> None:
     body = {"kind": "CronWorkflow", "spec": {"schedules": ["0 4 * * *"], "timezone": "UTC"}}
     relabelled = {**body, "metadata": {"labels": {"a": "b"}}}
-    assert schedule_change(body, relabelled, NOW) is None
-    created = schedule_change(None, body, NOW)
+    compiler = ArgoCompiler()
+    facts = compiler.schedule_facts("CronWorkflow", body)
+    assert schedule_change(facts, compiler.schedule_facts("CronWorkflow", relabelled), NOW) is None
+    created = schedule_change(None, facts, NOW)
     assert created is not None and created["before"] is None and created["after"]["runs_per_day"] == 1
 
 
