@@ -149,15 +149,10 @@ class LiveState:
 class Reader(Protocol):
     """Reads the live state.
 
-    ``begin`` and ``prefetch`` let reading overlap the compile: ``begin(scope)``, called first,
-    starts reads that need nothing and returns at once; ``prefetch(scope)``, called once the
-    scope's inventory is loaded, reads what it names. Both only read ahead of :meth:`read`,
-    which must give the same answer with or without them; by default they do nothing.
+    ``prefetch(scope)``, called once the scope's inventory is loaded (while the compile runs),
+    reads what it names ahead of :meth:`read`, which must give the same answer with or without
+    it; by default it does nothing. ``close`` stops what a read-ahead still runs.
     """
-
-    def begin(self, scope: Scope) -> None:
-        """Start reads that need nothing (returns at once)."""
-        return None
 
     def prefetch(self, scope: Scope) -> None:
         """Start reads of what the loaded inventory names."""

@@ -107,8 +107,8 @@ class _Reader(Reader):
         self.inner = inner
         self.store = store
 
-    def begin(self, scope: Scope) -> None:
-        self.inner.begin(scope)
+    def close(self) -> None:
+        self.inner.close()
 
     def prefetch(self, scope: Scope) -> None:
         self.inner.prefetch(scope)

@@ -1,7 +1,7 @@
 """Compile every backend's desired resources and read every backend, reads overlapping the compile.
 
 On a live backend the listings are I/O and the compile is CPU: each backend's inventory and the
-reader's read-ahead hooks (:class:`planner.contract.Reader` ``begin``/``prefetch``) run on a
+reader's read-ahead hooks (:class:`planner.contract.Reader` ``prefetch``) run on a
 background thread while the manifest compiles; their errors surface when the backend is read,
 after the compile's own. Backends are then read in parallel, each into a :class:`BackendView`.
 """

@@ -21,7 +21,7 @@ from backends.argo import list_scan
 from backends.argo.backend import ArgoBackend
 from backends.argo.compile import VOLATILE_PATHS
 from bench import generate, seed
-from planner.builder import build_plan
+from planner.building import build_plan
 from planner.cli.session import ManifestOptions
 from planner.contract import CompileContext, Scope
 from planner.manifest import load_manifest
