@@ -471,3 +471,6 @@ def force_unlock(
 
 
 from planner.cli import operate as _operate  # noqa: F401,E402
+from planner.cli.github import github_app as _github_app  # noqa: E402
+
+app.add_typer(_github_app, name="github")
