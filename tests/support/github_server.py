@@ -28,6 +28,8 @@ _ROUTES = [
     ("PATCH", re.compile(r"^/repos/([^/]+/[^/]+)/issues/comments/(\d+)$"), "update_comment"),
     ("DELETE", re.compile(r"^/repos/([^/]+/[^/]+)/issues/comments/(\d+)$"), "delete_comment"),
     ("GET", re.compile(r"^/repos/([^/]+/[^/]+)/issues$"), "list_issues"),
+    ("GET", re.compile(r"^/repos/([^/]+/[^/]+)/pulls/(\d+)$"), "get_pull"),
+    ("GET", re.compile(r"^/repos/([^/]+/[^/]+)/actions/workflows/([^/]+)/runs$"), "list_runs"),
     ("POST", re.compile(r"^/repos/([^/]+/[^/]+)/issues$"), "create_issue"),
     ("PATCH", re.compile(r"^/repos/([^/]+/[^/]+)/issues/(\d+)$"), "update_issue"),
 ]
@@ -54,6 +56,7 @@ class State:
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     failures: list[tuple[str, int, str]] = field(default_factory=list)
+    runs: list[dict[str, Any]] = field(default_factory=list)
     next_id: int = 1000
     next_number: int = 1
 
@@ -79,8 +82,19 @@ class GitHubServer:
 
     # -- state for tests -------------------------------------------------------------------------
 
-    def add_pull_request(self, number: int | None = None, title: str = "change the flows") -> int:
-        return self.add_issue(title=title, pull_request=True, number=number)["number"]  # type: ignore[no-any-return]
+    def add_pull_request(self, number: int | None = None, title: str = "change the flows", head: str = "f" * 40) -> int:
+        issue = self.add_issue(title=title, pull_request=True, number=number)
+        issue["pull_request"]["head_sha"] = head
+        return issue["number"]  # type: ignore[no-any-return]
+
+    def add_run(self, workflow: str, head_sha: str, conclusion: str = "success", run_id: int | None = None) -> int:
+        """A finished workflow run (``GET .../actions/workflows/{file}/runs`` lists the newest first)."""
+        with self.lock:
+            run_id = run_id or 5000 + len(self.state.runs)
+            self.state.runs.append(
+                {"id": run_id, "path": f".github/workflows/{workflow}", "head_sha": head_sha, "conclusion": conclusion}
+            )
+            return run_id
 
     def add_issue(
         self,
@@ -253,6 +267,25 @@ class _Handler(BaseHTTPRequestHandler):
             if wanted <= names and status in ("all", issue["state"]):
                 found.append(issue)
         self._page(found, query)
+
+    def _get_pull(self, number: str, *, query: dict[str, str]) -> None:
+        issue = self.server_state.issues.get(int(number))
+        if issue is None or "pull_request" not in issue:
+            self._send(404, {"message": "Not Found"})
+            return
+        head = {"sha": issue["pull_request"]["head_sha"], "repo": {"full_name": self.server_state.repository}}
+        self._send(200, {"number": issue["number"], "state": issue["state"], "head": head})
+
+    def _list_runs(self, workflow: str, *, query: dict[str, str]) -> None:
+        runs = [
+            run
+            for run in reversed(self.server_state.runs)
+            if run["path"].endswith("/" + workflow)
+            and query.get("head_sha", run["head_sha"]) == run["head_sha"]
+            and query.get("status", run["conclusion"]) == run["conclusion"]
+        ]
+        per_page = min(int(query.get("per_page", "30")), 100)
+        self._send(200, {"total_count": len(runs), "workflow_runs": runs[:per_page]})
 
     def _create_issue(self, *, query: dict[str, str]) -> None:
         data = self._body()

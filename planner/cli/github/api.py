@@ -71,6 +71,18 @@ class GitHub:
     def delete_comment(self, comment_id: int) -> None:
         self._call("DELETE", f"/repos/{self.repository}/issues/comments/{comment_id}", None)
 
+    def pull_request(self, number: int) -> dict[str, Any]:
+        return self._call("GET", f"/repos/{self.repository}/pulls/{number}", None)
+
+    def successful_run(self, workflow: str, head_sha: str) -> int | None:
+        """The newest successful run of ``workflow`` (its file name) on ``head_sha``, if any."""
+        path = (
+            f"/repos/{self.repository}/actions/workflows/{_quote(workflow)}/runs"
+            f"?head_sha={_quote(head_sha)}&status=success&per_page=1"
+        )
+        runs = self._call("GET", path, None).get("workflow_runs") or []
+        return int(runs[0]["id"]) if runs else None
+
     def issues_with_label(self, label: str) -> list[dict[str, Any]]:
         """Open and closed issues carrying ``label`` (pull requests, which the endpoint also lists, left out)."""
         path = f"/repos/{self.repository}/issues?labels={_quote(label)}&state=all&per_page=100"

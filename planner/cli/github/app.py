@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -52,6 +53,7 @@ def comment(
     exit_code: ExitCodeOpt,
     parts: Annotated[Path | None, typer.Option("--parts", help="the --split directory of the plan")] = None,
     plan: Annotated[Path | None, typer.Option("--plan", help="the saved plan or JSON plan (for its time)")] = None,
+    plan_time: Annotated[str | None, typer.Option("--plan-time", help="when the plan was made (UTC, ISO 8601)")] = None,
     errors: ErrorsOpt = None,
     output: Annotated[Path | None, typer.Option("--output", help="apply: the captured output")] = None,
     command: Annotated[str, typer.Option("--command", help="plan or apply")] = "plan",
@@ -62,8 +64,16 @@ def comment(
     key: Annotated[str | None, typer.Option("--key", help="marker key (default: branch, directory, targets)")] = None,
     commit: CommitOpt = None,
     run_url: RunUrlOpt = None,
+    expect_head_sha: Annotated[
+        str | None, typer.Option("--expect-head-sha", help="refuse unless the pull request's head is this commit")
+    ] = None,
 ) -> int:
-    """Post the plan as comment parts edited in place; a failed plan replaces them with its error."""
+    """Post the plan as comment parts edited in place; a failed plan replaces them with its error.
+
+    ``--expect-head-sha`` is for posting what an untrusted run left (a fork's plan, handed over
+    as an artifact): its pull-request number is only believed if that pull request's head is
+    the commit the run was made for.
+    """
     number = pr if pr is not None else _event_number()
     if number is None:
         typer.echo("flowplan github comment: not a pull request event; nothing to comment on", err=True)
@@ -71,6 +81,13 @@ def comment(
     targets = list(target or [])
     marker_key = key or comment_key(branch, directory, targets)
     github = GitHub.from_env()
+    if expect_head_sha is not None:
+        head = (github.pull_request(number).get("head") or {}).get("sha")
+        if head != expect_head_sha:
+            raise FlowplanError(
+                f"pull request #{number} is at {head}, not {expect_head_sha}: "
+                "not posting a plan made for another commit"
+            )
     if command == "apply":
         run = _run_info(commit, run_url, None)
         github.create_comment(number, apply_body(marker_key, run, exit_code, _read(output)))
@@ -84,12 +101,28 @@ def comment(
         files = sorted(parts.glob("plan-[0-9][0-9][0-9].md"))
         if not files:
             raise FlowplanError(f"no plan-NNN.md parts in {parts}: was the plan run with --split {parts}?")
-        created = plan_summary(plan)["created_at"] if plan is not None else None
+        created = _plan_time(plan, plan_time)
         bodies = plan_bodies([f.read_text() for f in files], marker_key, _run_info(commit, run_url, created), targets)
     else:
         bodies = [error_body(marker_key, _run_info(commit, run_url, None), _read(errors))]
     for line in sync_plan_comments(github, number, marker_key, bodies):
         typer.echo(f"#{number}: {line}", err=True)
+    return 0
+
+
+@github_app.command("plan-run")
+def plan_run(
+    workflow: Annotated[str, typer.Option("--workflow", help="the plan workflow's file name")],
+    commit: Annotated[str, typer.Option("--commit", help="the pull request's head commit")],
+) -> int:
+    """Print the id of the newest successful plan run on a commit (to fetch its reviewed saved plan)."""
+    found = GitHub.from_env().successful_run(workflow, commit)
+    if found is None:
+        raise FlowplanError(
+            f"no successful {workflow} run for {commit}: nothing reviewed to apply",
+            hint="run the plan on the pull request again, or apply with a fresh plan",
+        )
+    print(found)
     return 0
 
 
@@ -133,15 +166,35 @@ def outputs(
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Markdown for the job summary")] = None,
     errors: ErrorsOpt = None,
     title: Annotated[str, typer.Option("--title", help="heading of the job summary")] = "flowplan",
+    record: Annotated[Path | None, typer.Option("--record", help="also write exit-code and plan-time here")] = None,
 ) -> int:
-    """Set the step outputs (exit code, counts, has-destroys) and write the job summary."""
+    """Set the step outputs (exit code, counts, has-destroys) and write the job summary.
+
+    ``--record DIR`` leaves the exit code and the plan time as files beside the Markdown parts,
+    so a later run that only has the artifact (the poster of a fork's plan) can say both.
+    """
     found = plan_summary(plan) if plan is not None and plan.exists() and exit_code != 1 else None
-    write_outputs(step_outputs(exit_code, found["summary"] if found else None))
+    values = step_outputs(exit_code, found["summary"] if found else None)
+    values["plan-time"] = found["created_at"] if found else ""
+    write_outputs(values)
+    if record is not None:
+        record.mkdir(parents=True, exist_ok=True)
+        (record / "exit-code").write_text(f"{exit_code}\n")
+        (record / "plan-time").write_text(f"{values['plan-time']}\n")
     if exit_code == 1:
         write_summary(f"### {title} failed (exit 1)\n\n```text\n{_read(errors).strip()}\n```\n")
     elif markdown is not None and markdown.exists():
         write_summary(markdown.read_text())
     return 0
+
+
+def _plan_time(plan: Path | None, given: str | None) -> str | None:
+    """The plan's own time: from the plan file, else ``--plan-time`` (checked: it may come from an artifact)."""
+    if plan is not None and plan.exists():
+        return str(plan_summary(plan)["created_at"])
+    if given and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", given.strip()):
+        return given.strip()
+    return None
 
 
 def _read(path: Path | None) -> str:
