@@ -383,3 +383,15 @@ def test_outputs_and_job_summary(project: Project, tmp_path: Path, monkeypatch: 
     assert summary.read_text().endswith(
         "### flowplan failed (exit 1)\n\n```text\nError: the manifest has 1 problem\n```\n"
     )
+
+
+def test_a_huge_drift_report_is_cut_to_fit_an_issue(github_api: GitHubServer) -> None:
+    from planner.cli.github.api import GitHub
+    from planner.cli.github.comments import RunInfo
+    from planner.cli.github.drift import DriftReport, sync_drift_issue
+
+    report = DriftReport.parse("<!-- flowplan-drift: recsys/prod -->\n" + "| `x` | changed |\n" * 20_000, 2)
+    said = sync_drift_issue(GitHub.from_env(), report, RunInfo(COMMIT, "at now", None), "flowplan-drift")
+    assert said.startswith("drift; opened issue #")
+    body = github_api.requests()[-1].body["body"]
+    assert len(body) <= 65_536 and body.endswith("(cut to fit an issue; the whole report is in the CI run)\n")

@@ -72,5 +72,13 @@ def _find(github: GitHub, label: str, key: str) -> dict[str, Any] | None:
     return mine[0] if mine else None
 
 
+#: GitHub refuses an issue body over 65,536 characters; keep room for the header and the note.
+_BODY_LIMIT = 65_000
+
+
 def _body(report: DriftReport, run: RunInfo, what: str) -> str:
-    return f"{issue_marker(report.key)}\n{run.line(what)}\n\n{report.markdown.strip()}\n"
+    """Marker, header, report; a report too long for an issue is cut at the end, with a note."""
+    text = report.markdown.strip()
+    if len(text.encode("utf-16-le")) // 2 > _BODY_LIMIT:
+        text = text[: _BODY_LIMIT // 2] + "\n\n… (cut to fit an issue; the whole report is in the CI run)"
+    return f"{issue_marker(report.key)}\n{run.line(what)}\n\n{text}\n"
