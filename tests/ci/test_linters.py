@@ -165,3 +165,12 @@ def test_no_example_installs_flowplan_unpinned_or_names_settings_that_do_not_exi
         assert not re.search(r"pip install\s+flowplan\b", text), name
         assert "FLOWPLAN_APPLY_MODE" not in text, name
         assert not re.search(r"\bgh (api|issue|run|pr)\b", text), f"{name}: GitHub calls belong in flowplan github"
+
+
+def test_a_missing_linter_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        tool_missing("zizmor is not installed")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true: the linters are required"):
+        tool_missing("zizmor is not installed")
