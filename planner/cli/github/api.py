@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from planner.cli.redact import SECRETS, scrub
 from planner.errors import FlowplanError
@@ -143,8 +143,6 @@ class GitHub:
 
 
 def _quote(value: str) -> str:
-    from urllib.parse import quote
-
     return quote(value, safe="")
 
 

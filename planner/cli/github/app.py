@@ -20,7 +20,7 @@ from typing import Annotated
 
 import typer
 
-from planner.cli.github.api import GitHub, GitHubError
+from planner.cli.github.api import GitHub
 from planner.cli.github.comments import (
     RunInfo,
     apply_body,
@@ -78,31 +78,21 @@ def comment(
     if number is None:
         typer.echo("flowplan github comment: not a pull request event; nothing to comment on", err=True)
         return 0
+    if command not in ("plan", "apply"):
+        raise FlowplanError(f"--command must be plan or apply, not {command!r}")
     targets = list(target or [])
     marker_key = key or comment_key(branch, directory, targets)
     github = GitHub.from_env()
     if expect_head_sha is not None:
-        head = (github.pull_request(number).get("head") or {}).get("sha")
-        if head != expect_head_sha:
-            raise FlowplanError(
-                f"pull request #{number} is at {head}, not {expect_head_sha}: "
-                "not posting a plan made for another commit"
-            )
+        _check_head(github, number, expect_head_sha)
     if command == "apply":
         run = _run_info(commit, run_url, None)
         github.create_comment(number, apply_body(marker_key, run, exit_code, _read(output)))
         typer.echo(f"posted the apply result on #{number}", err=True)
         return 0
-    if command != "plan":
-        raise FlowplanError(f"--command must be plan or apply, not {command!r}")
     if exit_code in (0, 2):
-        if parts is None:
-            raise FlowplanError("a plan comment needs --parts DIR (the directory given to `plan --split`)")
-        files = sorted(parts.glob("plan-[0-9][0-9][0-9].md"))
-        if not files:
-            raise FlowplanError(f"no plan-NNN.md parts in {parts}: was the plan run with --split {parts}?")
-        created = _plan_time(plan, plan_time)
-        bodies = plan_bodies([f.read_text() for f in files], marker_key, _run_info(commit, run_url, created), targets)
+        run = _run_info(commit, run_url, _plan_time(plan, plan_time))
+        bodies = plan_bodies(_read_parts(parts), marker_key, run, targets)
     else:
         bodies = [error_body(marker_key, _run_info(commit, run_url, None), _read(errors))]
     for line in sync_plan_comments(github, number, marker_key, bodies):
@@ -188,6 +178,24 @@ def outputs(
     return 0
 
 
+def _check_head(github: GitHub, number: int, expected: str) -> None:
+    head = (github.pull_request(number).get("head") or {}).get("sha")
+    if head != expected:
+        raise FlowplanError(
+            f"pull request #{number} is at {head}, not {expected}: not posting a plan made for another commit"
+        )
+
+
+def _read_parts(parts: Path | None) -> list[str]:
+    """The Markdown parts ``plan --split DIR`` wrote, in order."""
+    if parts is None:
+        raise FlowplanError("a plan comment needs --parts DIR (the directory given to `plan --split`)")
+    files = sorted(parts.glob("plan-[0-9][0-9][0-9].md"))
+    if not files:
+        raise FlowplanError(f"no plan-NNN.md parts in {parts}: was the plan run with --split {parts}?")
+    return [f.read_text() for f in files]
+
+
 def _plan_time(plan: Path | None, given: str | None) -> str | None:
     """The plan's own time: from the plan file, else ``--plan-time`` (checked: it may come from an artifact)."""
     if plan is not None and plan.exists():
@@ -243,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         result = github_app(args=args, standalone_mode=False, prog_name="flowplan github")
-    except (FlowplanError, GitHubError) as exc:
+    except FlowplanError as exc:  # GitHubError among them
         print(scrub("Error: " + exc.render()), file=sys.stderr)
         return 1
     except click_exc.ClickException as exc:
