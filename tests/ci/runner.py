@@ -7,7 +7,7 @@ every ``run:`` step with ``bash -e`` in the project directory (as Actions does:
 stands in for the actions they use: checkout and setup-python do nothing (the project
 and flowplan are already there), upload/download-artifact copy to and from an artifact
 folder. ``uses: ./`` runs this repository's composite Action (action.yml) step by step,
-with its inputs, defaults and outputs. Network tools (``gh``, ``pip``, ``curl``) are stubs on
+with its inputs, defaults and outputs. Network tools (``pip``, ``curl``) are stubs on
 ``PATH`` that record their arguments (see :func:`install_stubs`); GitHub's API is the local
 server of tests/support/github_server.py.
 """
