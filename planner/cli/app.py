@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from planner.cli import commands, operate
+from planner.cli.github import github_app
 
 app = typer.Typer(
     name="flowplan",
@@ -54,3 +55,5 @@ COMMANDS: tuple[tuple[str, Callable[..., Any]], ...] = (
 
 for _name, _command in COMMANDS:
     app.command(_name)(_command)
+
+app.add_typer(github_app, name="github")
