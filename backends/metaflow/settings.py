@@ -46,7 +46,7 @@ from typing import Any, Literal
 
 from planner.errors import ManifestError, Problem
 from planner.manifest import Backend as BackendSpec
-from planner.manifest import Flow
+from planner.manifest import Flow, StepFunctionsSettings
 
 __all__ = [
     "METAFLOW_VERSION",
@@ -102,6 +102,56 @@ def settings_for(backend: BackendSpec, manifest_dir: Path) -> MetaflowSettings:
     """Parse and check ``backends.NAME.metaflow`` (its structure was checked by the schema)."""
     raw: Mapping[str, Any] = backend.settings.get("metaflow") or {}
     problems: list[Problem] = []
+    root, image, user = _checked(backend, raw, problems)
+    env: dict[str, str] = {
+        "USERNAME": user,
+        "METAFLOW_USER": user,
+        "METAFLOW_DEFAULT_DATASTORE": "s3",
+        "METAFLOW_DATASTORE_SYSROOT_S3": root,
+        "METAFLOW_KUBERNETES_CONTAINER_IMAGE": image,
+        "METAFLOW_BATCH_CONTAINER_IMAGE": image,
+        "METAFLOW_SERVICE_VERSION_CHECK": "false",
+        "METAFLOW_DEFAULT_METADATA": "service" if raw.get("metadata_service") else "local",
+    }
+    optional: dict[str, Any] = {
+        "METAFLOW_SERVICE_URL": raw.get("metadata_service"),
+        "METAFLOW_S3_ENDPOINT_URL": raw.get("s3_endpoint_url"),
+        "METAFLOW_ARGO_EVENTS_WEBHOOK_URL": raw.get("events_webhook_url"),
+        "METAFLOW_ECS_S3_ACCESS_IAM_ROLE": raw.get("batch_job_role"),
+        "METAFLOW_SFN_DYNAMO_DB_TABLE": raw.get("dynamo_db_table"),
+    }
+    optional.update(_argo_environment(backend, raw))
+    optional.update(_stepfunctions_environment(backend))
+    aws: dict[str, str] = {}
+    endpoint = profile = None
+    if backend.renders == "stepfunctions" and backend.stepfunctions is not None:
+        aws = _aws_identity(backend.stepfunctions)
+        env["AWS_DEFAULT_REGION"] = backend.stepfunctions.region
+        endpoint = backend.settings.get("endpoint_url")
+        profile = backend.settings.get("profile")
+    env.update({k: str(v) for k, v in optional.items() if v not in (None, "")})
+    problems.extend(_add_config(backend, raw, env))
+    parallelism = raw.get("parallelism", DEFAULT_PARALLELISM)
+    if problems:
+        raise ManifestError(problems)
+    return MetaflowSettings(
+        backend=backend.name,
+        target=backend.renders,
+        datastore_root=root,
+        image=image,
+        user=user,
+        python=_python(raw, manifest_dir),
+        parallelism=int(parallelism) if isinstance(parallelism, int) else DEFAULT_PARALLELISM,
+        s3_endpoint_url=str(raw["s3_endpoint_url"]) if raw.get("s3_endpoint_url") else None,
+        env=env,
+        aws=aws,
+        aws_endpoint_url=str(endpoint) if endpoint else None,
+        profile=str(profile) if profile else None,
+    )
+
+
+def _checked(backend: BackendSpec, raw: Mapping[str, Any], problems: list[Problem]) -> tuple[str, str, str]:
+    """The datastore root, image and user, each checked (problems appended, never raised here)."""
     root = str(raw.get("datastore_root", "")).rstrip("/")
     if not _S3_ROOT.match(root):
         problems.append(
@@ -115,66 +165,62 @@ def settings_for(backend: BackendSpec, manifest_dir: Path) -> MetaflowSettings:
     image = str(raw.get("image") or "")
     if not image:
         problems.append(_problem(backend, "image", "no image: the container image of the steps must be pinned"))
+    user = str(raw.get("user") or DEFAULT_USER)
+    if not re.match(r"^[a-z][a-z0-9_-]*$", user):
+        problems.append(_problem(backend, "user", f"{user!r} is not a user name", "lowercase letters, digits, _ and -"))
+    return root, image, user
+
+
+def _python(raw: Mapping[str, Any], manifest_dir: Path) -> str:
+    """The interpreter Metaflow runs under: the setting (relative to the manifest when it is a path) or ours."""
     python = str(raw.get("python") or sys.executable)
     if raw.get("python"):
         candidate = Path(python).expanduser()
         if not candidate.is_absolute() and "/" in python:
             candidate = manifest_dir / candidate
         python = str(candidate) if "/" in python else python
-    user = str(raw.get("user") or DEFAULT_USER)
-    if not re.match(r"^[a-z][a-z0-9_-]*$", user):
-        problems.append(_problem(backend, "user", f"{user!r} is not a user name", "lowercase letters, digits, _ and -"))
-    target = backend.renders
-    env: dict[str, str] = {
-        "USERNAME": user,
-        "METAFLOW_USER": user,
-        "METAFLOW_DEFAULT_DATASTORE": "s3",
-        "METAFLOW_DATASTORE_SYSROOT_S3": root,
-        "METAFLOW_KUBERNETES_CONTAINER_IMAGE": image,
-        "METAFLOW_BATCH_CONTAINER_IMAGE": image,
-        "METAFLOW_SERVICE_VERSION_CHECK": "false",
-        "METAFLOW_DEFAULT_METADATA": "service" if raw.get("metadata_service") else "local",
-    }
-    optional = {
-        "METAFLOW_SERVICE_URL": raw.get("metadata_service"),
-        "METAFLOW_S3_ENDPOINT_URL": raw.get("s3_endpoint_url"),
-        "METAFLOW_ARGO_EVENTS_WEBHOOK_URL": raw.get("events_webhook_url"),
-        "METAFLOW_ECS_S3_ACCESS_IAM_ROLE": raw.get("batch_job_role"),
-        "METAFLOW_SFN_DYNAMO_DB_TABLE": raw.get("dynamo_db_table"),
-    }
-    aws: dict[str, str] = {}
-    endpoint = profile = None
-    if target == "argo" and backend.argo is not None:
-        argo = backend.argo
-        optional.update(
-            {
-                "METAFLOW_KUBERNETES_NAMESPACE": argo.namespace,
-                "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": argo.service_account,
-                "METAFLOW_ARGO_EVENTS_SENSOR_NAMESPACE": argo.sensor_namespace,
-                "METAFLOW_ARGO_EVENTS_EVENT_BUS": argo.event_bus,
-                "METAFLOW_ARGO_EVENTS_EVENT_SOURCE": argo.event_source,
-                "METAFLOW_ARGO_EVENTS_EVENT": argo.event_name,
-                "METAFLOW_ARGO_EVENTS_SERVICE_ACCOUNT": raw.get("events_service_account") or argo.service_account,
-                # only Metaflow's own create reads it (tests deploy with it); flowplan writes the CronWorkflow
-                "METAFLOW_ARGO_WORKFLOWS_USE_SCHEDULES": "true" if argo.schedule_field == "schedules" else "false",
-            }
-        )
-    if target == "stepfunctions" and backend.stepfunctions is not None:
-        sfn = backend.stepfunctions
-        from backends.stepfunctions.compile import partition
+    return python
 
-        optional.update(
-            {
-                "METAFLOW_SFN_IAM_ROLE": sfn.execution_role_arn,
-                "METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE": sfn.events_role_arn,
-                "METAFLOW_BATCH_JOB_QUEUE": sfn.job_queue,
-            }
-        )
-        aws = {"partition": partition(sfn.region), "region": sfn.region, "account": sfn.account_id}
-        env["AWS_DEFAULT_REGION"] = sfn.region
-        endpoint = backend.settings.get("endpoint_url")
-        profile = backend.settings.get("profile")
-    env.update({k: str(v) for k, v in optional.items() if v not in (None, "")})
+
+def _argo_environment(backend: BackendSpec, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Metaflow's settings for Argo, taken from the backend's ``argo:`` block (empty for other targets)."""
+    if backend.renders != "argo" or backend.argo is None:
+        return {}
+    argo = backend.argo
+    return {
+        "METAFLOW_KUBERNETES_NAMESPACE": argo.namespace,
+        "METAFLOW_KUBERNETES_SERVICE_ACCOUNT": argo.service_account,
+        "METAFLOW_ARGO_EVENTS_SENSOR_NAMESPACE": argo.sensor_namespace,
+        "METAFLOW_ARGO_EVENTS_EVENT_BUS": argo.event_bus,
+        "METAFLOW_ARGO_EVENTS_EVENT_SOURCE": argo.event_source,
+        "METAFLOW_ARGO_EVENTS_EVENT": argo.event_name,
+        "METAFLOW_ARGO_EVENTS_SERVICE_ACCOUNT": raw.get("events_service_account") or argo.service_account,
+        # only Metaflow's own create reads it (tests deploy with it); flowplan writes the CronWorkflow
+        "METAFLOW_ARGO_WORKFLOWS_USE_SCHEDULES": "true" if argo.schedule_field == "schedules" else "false",
+    }
+
+
+def _stepfunctions_environment(backend: BackendSpec) -> dict[str, Any]:
+    """Metaflow's settings for Step Functions, from the ``stepfunctions:`` block (empty for other targets)."""
+    if backend.renders != "stepfunctions" or backend.stepfunctions is None:
+        return {}
+    sfn = backend.stepfunctions
+    return {
+        "METAFLOW_SFN_IAM_ROLE": sfn.execution_role_arn,
+        "METAFLOW_EVENTS_SFN_ACCESS_IAM_ROLE": sfn.events_role_arn,
+        "METAFLOW_BATCH_JOB_QUEUE": sfn.job_queue,
+    }
+
+
+def _aws_identity(sfn: StepFunctionsSettings) -> dict[str, str]:
+    from backends.stepfunctions.compile import partition
+
+    return {"partition": partition(sfn.region), "region": sfn.region, "account": sfn.account_id}
+
+
+def _add_config(backend: BackendSpec, raw: Mapping[str, Any], env: dict[str, str]) -> list[Problem]:
+    """``metaflow.config`` into ``env``; a key flowplan sets from the manifest is a problem, not an override."""
+    problems = []
     for key, value in dict(raw.get("config") or {}).items():
         if key in env:
             problems.append(
@@ -187,23 +233,7 @@ def settings_for(backend: BackendSpec, manifest_dir: Path) -> MetaflowSettings:
             )
             continue
         env[str(key)] = "true" if value is True else "false" if value is False else str(value)
-    parallelism = raw.get("parallelism", DEFAULT_PARALLELISM)
-    if problems:
-        raise ManifestError(problems)
-    return MetaflowSettings(
-        backend=backend.name,
-        target=target,
-        datastore_root=root,
-        image=image,
-        user=user,
-        python=python,
-        parallelism=int(parallelism) if isinstance(parallelism, int) else DEFAULT_PARALLELISM,
-        s3_endpoint_url=str(raw["s3_endpoint_url"]) if raw.get("s3_endpoint_url") else None,
-        env=env,
-        aws=aws,
-        aws_endpoint_url=str(endpoint) if endpoint else None,
-        profile=str(profile) if profile else None,
-    )
+    return problems
 
 
 def flow_environment(settings: MetaflowSettings, flow: Flow) -> dict[str, str]:
