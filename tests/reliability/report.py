@@ -142,7 +142,7 @@ BUGS: list[tuple[str, str, str]] = [
         "problems redacted; tracebacks scrubbed",
     ),
     (
-        "`backends/base.py` `remember_credential`, `planner/cli/redact.py`",
+        "`planner/contract.py` `remember_credential`, `planner/cli/redact.py`",
         "a kubeconfig bearer token or AWS key quoted by a server's error message reached the output",
         "credentials a backend loads are scrubbed from every output (test_transport.py)",
     ),
