@@ -13,13 +13,29 @@ Data flow (JSONPath mode):
   parameter defaults with the execution input (``States.JsonMerge``: the input
   wins) into ``$.parameters``; parameters travel as text, as on Argo (lists as
   JSON text);
+- between the two, per parameter an event trigger maps, ``flowplan: event
+  gave <p>?`` (``Choice``) and ``flowplan: default <p>`` (``Pass``): an
+  EventBridge input transformer cannot leave a key out of its template, and a
+  variable whose path is missing from the event is not created, so its quoted
+  placeholder reaches the input as ``""`` (or, read strictly, as the literal
+  ``<p>``); either means "absent" and the input takes the declared default
+  (docs/manifest.md promises it);
 - ``flowplan: foreach items`` (``Pass``) puts each ``foreach`` step's items at
   ``$.foreach.<step>``: a literal list as written, a list parameter parsed
   with ``States.StringToJson``;
 - a step is a ``Task`` on ``arn:aws:states:::batch:submitJob.sync`` whose
   container gets ``FLOWPLAN_PROJECT/BRANCH/FLOW/STEP/RUN_ID``,
+  ``FLOWPLAN_ATTEMPT`` (``$$.State.RetryCount``: 0 on the first attempt),
   ``FLOWPLAN_PARAM_*`` and, inside a ``Map``, ``FLOWPLAN_FOREACH_ITEM``
   (``States.Format('{}', …)`` so numbers and booleans reach Batch as text);
+- every task first retries Batch's transient errors (the service's 5xx and
+  throttling, as Step Functions names them: ``Batch.<error code>``) up to
+  :data:`PLATFORM_RETRY_ATTEMPTS` times with exponential backoff and full
+  jitter, whatever the step's ``retries:`` (which become a second retrier on
+  ``States.ALL``): a platform hiccup is not the step failing. A step timeout is
+  both the state's ``TimeoutSeconds`` and Batch's ``AttemptDurationSeconds``
+  (at least Batch's 60 s), so Batch stops the job instead of leaving it running
+  after Step Functions gave up;
 - every task, ``Map`` and ``Parallel`` has ``ResultPath: null``: a job's result
   never replaces the state, so each step sees the parameters.
 
@@ -40,9 +56,11 @@ from planner.manifest import Flow, Step, render_value
 
 __all__ = [
     "BATCH_SUBMIT_SYNC",
+    "BATCH_TRANSIENT_ERRORS",
     "DEFAULTS_STATE",
     "FOREACH_STATE",
     "PARAMETERS_STATE",
+    "PLATFORM_RETRY_ATTEMPTS",
     "AslInputs",
     "definition",
     "foreach_key",
@@ -55,6 +73,16 @@ PARAMETERS_STATE = "flowplan: parameters"
 FOREACH_STATE = "flowplan: foreach items"
 RETRY_INTERVAL_SECONDS = 10
 RETRY_BACKOFF_RATE = 2
+#: The errors Step Functions reports when Batch's SubmitJob / DescribeJobs calls fail on Batch's side
+#: (``Batch.AWSBatchException`` is how the integration reports Batch SDK failures; ServerException is
+#: Batch's 5xx; TooManyRequestsException its throttling, HTTP 429).
+BATCH_TRANSIENT_ERRORS = ("Batch.AWSBatchException", "Batch.ServerException", "Batch.TooManyRequestsException")
+#: Metaflow retries the same errors 10 times with jitter on every task; so does flowplan.
+PLATFORM_RETRY_ATTEMPTS = 10
+PLATFORM_RETRY_INTERVAL_SECONDS = 2
+PLATFORM_RETRY_MAX_DELAY_SECONDS = 60
+#: Batch refuses an attempt timeout under 60 seconds.
+MIN_ATTEMPT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -65,6 +93,8 @@ class AslInputs:
     branch: str
     job_queue: str
     job_definitions: Mapping[str, str]
+    #: Parameters an event trigger of the flow maps from the event (they may arrive empty: see above).
+    event_parameters: frozenset[str] = frozenset()
 
 
 def foreach_key(step: str) -> str:
@@ -84,11 +114,25 @@ def parallel_state(step: str) -> str:
     return fit(f"{step}: fan-out", "State").physical
 
 
-def state_names(flow: Flow) -> dict[str, list[str]]:
+def event_check_state(parameter: str) -> str:
+    return fit(f"flowplan: event gave {parameter}?", "State").physical
+
+
+def event_default_state(parameter: str) -> str:
+    return fit(f"flowplan: default {parameter}", "State").physical
+
+
+def _mapped(flow: Flow, event_parameters: frozenset[str]) -> list[str]:
+    return [name for name in flow.parameters if name in event_parameters]
+
+
+def state_names(flow: Flow, event_parameters: frozenset[str] = frozenset()) -> dict[str, list[str]]:
     """Every state name the definition of ``flow`` uses, by the step it comes from ('' for flowplan's own)."""
     names: dict[str, list[str]] = {"": []}
     if flow.parameters:
         names[""] += [DEFAULTS_STATE, PARAMETERS_STATE]
+        for name in _mapped(flow, event_parameters):
+            names[""] += [event_check_state(name), event_default_state(name)]
     if any(step.foreach is not None for step in flow.steps.values()):
         names[""].append(FOREACH_STATE)
     for name, step in flow.steps.items():
@@ -117,6 +161,7 @@ class _Builder:
         if self.flow.parameters:
             defaults = {name: p.default_text for name, p in self.flow.parameters.items()}
             preamble.append((DEFAULTS_STATE, {"Type": "Pass", "Parameters": {"defaults": defaults, "input.$": "$"}}))
+            preamble += self._event_defaults()
             preamble.append(
                 (
                     PARAMETERS_STATE,
@@ -139,6 +184,29 @@ class _Builder:
             result["Comment"] = self.flow.description
         result.update(_link(chain))
         return result
+
+    def _event_defaults(self) -> list[tuple[str, dict[str, Any]]]:
+        """Per event-mapped parameter: a ``Choice`` on an empty (absent) value and a ``Pass`` writing the default.
+
+        Each ``Choice`` goes on to the next parameter's check (the last to ``flowplan: parameters``) when the
+        value is there; :func:`_link` chains each ``Pass`` to the state after it.
+        """
+        mapped = _mapped(self.flow, self.inputs.event_parameters)
+        states: list[tuple[str, dict[str, Any]]] = []
+        for index, name in enumerate(mapped):
+            after = event_check_state(mapped[index + 1]) if index + 1 < len(mapped) else PARAMETERS_STATE
+            path = f"$.input.{name}"
+            absent = {
+                "And": [
+                    {"Variable": path, "IsPresent": True},
+                    {"Or": [{"Variable": path, "StringEquals": ""}, {"Variable": path, "StringEquals": f"<{name}>"}]},
+                ],
+                "Next": event_default_state(name),
+            }
+            states.append((event_check_state(name), {"Type": "Choice", "Choices": [absent], "Default": after}))
+            default = self.flow.parameters[name].default_text
+            states.append((event_default_state(name), {"Type": "Pass", "Result": default, "ResultPath": path}))
+        return states
 
     def _foreach_items(self) -> dict[str, Any]:
         items: dict[str, Any] = {}
@@ -198,6 +266,7 @@ class _Builder:
             {"Name": "FLOWPLAN_FLOW", "Value": self.flow.name},
             {"Name": "FLOWPLAN_STEP", "Value": step.name},
             {"Name": "FLOWPLAN_RUN_ID", "Value.$": "$$.Execution.Name"},
+            {"Name": "FLOWPLAN_ATTEMPT", "Value.$": "States.Format('{}', $$.State.RetryCount)"},
         ]
         for name in self.flow.parameters:
             env.append(
@@ -205,36 +274,51 @@ class _Builder:
             )
         if step.foreach is not None:
             env.append({"Name": "FLOWPLAN_FOREACH_ITEM", "Value.$": "States.Format('{}', $.item)"})
-        task: dict[str, Any] = {
-            "Type": "Task",
-            "Resource": BATCH_SUBMIT_SYNC,
-            "Parameters": {
-                "JobName": job_name(f"{self.flow.name}-{step.name}"),
-                "JobQueue": self.inputs.job_queue,
-                "JobDefinition": self.inputs.job_definitions[step.name],
-                "ContainerOverrides": {"Environment": env},
-            },
-            "ResultPath": None,
+        parameters: dict[str, Any] = {
+            "JobName": job_name(f"{self.flow.name}-{step.name}"),
+            "JobQueue": self.inputs.job_queue,
+            "JobDefinition": self.inputs.job_definitions[step.name],
+            "ContainerOverrides": {"Environment": env},
         }
         if step.timeout is not None:
+            parameters["Timeout"] = {"AttemptDurationSeconds": max(step.timeout, MIN_ATTEMPT_SECONDS)}
+        task: dict[str, Any] = {"Type": "Task", "Resource": BATCH_SUBMIT_SYNC, "Parameters": parameters}
+        task["ResultPath"] = None
+        if step.timeout is not None:
             task["TimeoutSeconds"] = step.timeout
+        retry: list[dict[str, Any]] = [
+            {
+                "ErrorEquals": list(BATCH_TRANSIENT_ERRORS),
+                "IntervalSeconds": PLATFORM_RETRY_INTERVAL_SECONDS,
+                "MaxAttempts": PLATFORM_RETRY_ATTEMPTS,
+                "BackoffRate": RETRY_BACKOFF_RATE,
+                "MaxDelaySeconds": PLATFORM_RETRY_MAX_DELAY_SECONDS,
+                "JitterStrategy": "FULL",
+            }
+        ]
         if step.retries > 0:
-            task["Retry"] = [
+            retry.append(
                 {
                     "ErrorEquals": ["States.ALL"],
                     "IntervalSeconds": RETRY_INTERVAL_SECONDS,
                     "MaxAttempts": step.retries,
                     "BackoffRate": RETRY_BACKOFF_RATE,
                 }
-            ]
+            )
+        task["Retry"] = retry
         return task
 
 
 def _link(chain: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    """``{"StartAt", "States"}`` with each state's ``Next`` set to the one after it; the last ends."""
+    """``{"StartAt", "States"}`` with each state's ``Next`` set to the one after it; the last ends.
+
+    A ``Choice`` state names its own successors (``Choices`` and ``Default``) and takes neither.
+    """
     states: dict[str, Any] = {}
     for index, (name, state) in enumerate(chain):
-        if index + 1 < len(chain):
+        if state["Type"] == "Choice":
+            pass
+        elif index + 1 < len(chain):
             state["Next"] = chain[index + 1][0]
         else:
             state["End"] = True

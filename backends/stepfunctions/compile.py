@@ -35,7 +35,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from backends.stepfunctions.asl import AslInputs, definition, state_names
+from backends.stepfunctions.asl import MIN_ATTEMPT_SECONDS, AslInputs, definition, state_names
 from backends.stepfunctions.cron import AwsCronError, to_aws_cron
 from backends.stepfunctions.cron import schedule_facts as aws_schedule_facts
 from backends.stepfunctions.names import (
@@ -341,7 +341,7 @@ class _Compilation:
                     flow.steps[step].loc,
                     f"{path}.steps.{step}",
                 )
-            for step, states in state_names(flow).items():
+            for step, states in state_names(flow, self._event_parameters(flow)).items():
                 for state in states:
                     where = flow.steps[step].loc if step else flow.loc
                     owner_text = f"step {step!r}" if step else "flowplan's own states"
@@ -422,6 +422,7 @@ class _Compilation:
             branch=self.manifest.branch,
             job_queue=self.settings.job_queue or "",
             job_definitions={step: job.physical for step, job in names.jobs.items()},
+            event_parameters=self._event_parameters(flow),
         )
         body = {
             "name": names.machine.physical,
@@ -431,7 +432,24 @@ class _Compilation:
             "alias": ALIAS,
         }
         depends = tuple(sorted(self._address("JobDefinition", job.physical) for job in names.jobs.values()))
-        return _Draft("StateMachine", names.machine, body, flow=flow, depends_on=depends, replace_paths=("/type",))
+        notes = [
+            f"step {step.name!r}: timeout {step.timeout}s is a {MIN_ATTEMPT_SECONDS}s Batch attempt timeout "
+            f"(Batch's minimum); the state still times out after {step.timeout}s"
+            for step in flow.steps.values()
+            if step.timeout is not None and step.timeout < MIN_ATTEMPT_SECONDS
+        ]
+        return _Draft(
+            "StateMachine", names.machine, body, flow=flow, depends_on=depends, notes=notes, replace_paths=("/type",)
+        )
+
+    def _event_parameters(self, flow: Flow) -> frozenset[str]:
+        """The parameters of ``flow`` an event trigger maps from its event (they fall back to defaults)."""
+        return frozenset(
+            name
+            for trigger in flow.triggers
+            if trigger.event is not None
+            for name in self.manifest.events[trigger.event].parameters
+        )
 
     def _job_definition(self, flow: Flow, step: Step) -> _Draft:
         notes: list[str] = []

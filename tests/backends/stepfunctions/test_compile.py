@@ -126,7 +126,7 @@ def test_fan_out_and_foreach_become_parallel_and_map() -> None:
     gbdt = fan_out["Branches"][0]["States"]["train-gbdt"]
     assert gbdt["Resource"] == BATCH_SUBMIT_SYNC
     assert gbdt["TimeoutSeconds"] == 3 * 3600
-    assert gbdt["Retry"][0]["MaxAttempts"] == 1
+    assert gbdt["Retry"][-1]["MaxAttempts"] == 1  # the step's retries, after the platform retrier
     features = machines["recsys-prod-features"].body["definition"]
     assert features["States"]["flowplan: foreach items"]["Parameters"]["foreach"] == {
         "build.$": "States.StringToJson($.parameters.regions)"
