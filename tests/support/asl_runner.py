@@ -88,6 +88,31 @@ def interpreter() -> Interpreter:
     return Interpreter(node, package / "build" / "main.node.esm.js")
 
 
+Run = tuple[Mapping[str, Any], Any, Mapping[str, Sequence[str]]]
+
+
+def execute_all(runner: Interpreter, runs: Sequence[Run]) -> list[Execution]:
+    """Each ``(definition, input, outcomes)`` in one node process (loading the package takes seconds)."""
+    request = {
+        "module": str(runner.module),
+        "runs": [{"definition": d, "input": i, "outcomes": dict(o)} for d, i, o in runs],
+    }
+    proc = subprocess.run(
+        [runner.node, str(RUNNER)], input=json.dumps(request), capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, f"the ASL runner failed: {proc.stderr}"
+    return [
+        Execution(
+            status=answer["status"],
+            output=answer.get("output"),
+            error=answer.get("error"),
+            cause=answer.get("cause"),
+            calls=tuple(Call(c["state"], c["parameters"]) for c in answer["calls"]),
+        )
+        for answer in json.loads(proc.stdout)
+    ]
+
+
 def execute(
     runner: Interpreter,
     definition: Mapping[str, Any],
@@ -95,21 +120,5 @@ def execute(
     outcomes: Mapping[str, Sequence[str]] | None = None,
 ) -> Execution:
     """Run ``definition`` on ``execution_input``; each task state plays its ``outcomes`` (the last repeats)."""
-    request = {
-        "module": str(runner.module),
-        "definition": definition,
-        "input": execution_input,
-        "outcomes": dict(outcomes or {}),
-    }
-    proc = subprocess.run(
-        [runner.node, str(RUNNER)], input=json.dumps(request), capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, f"the ASL runner failed: {proc.stderr}"
-    answer = json.loads(proc.stdout)
-    return Execution(
-        status=answer["status"],
-        output=answer.get("output"),
-        error=answer.get("error"),
-        cause=answer.get("cause"),
-        calls=tuple(Call(c["state"], c["parameters"]) for c in answer["calls"]),
-    )
+    [execution] = execute_all(runner, [(definition, execution_input, outcomes or {})])
+    return execution

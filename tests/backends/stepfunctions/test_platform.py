@@ -18,7 +18,7 @@ import pytest
 from backends.stepfunctions.asl import BATCH_SUBMIT_SYNC, BATCH_TRANSIENT_ERRORS, PLATFORM_RETRY_ATTEMPTS
 from planner.resources import Resource
 from tests.backends.stepfunctions.helpers import compile_manifest, load
-from tests.support.asl_runner import Execution, execute, interpreter
+from tests.support.asl_runner import Execution, execute, execute_all, interpreter
 
 MANIFEST = """\
 version: 1
@@ -71,11 +71,12 @@ def _run(resources: list[Resource], execution_input: Any, **outcomes: list[str])
     return execute(interpreter(), _one(resources, "StateMachine")["definition"], execution_input, outcomes)
 
 
-def _tasks(machine: dict[str, Any]) -> list[dict[str, Any]]:
+def _tasks(machine: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """``(state name, state)`` of every Batch task, inside Parallel branches and Map processors too."""
     found = []
-    for state in machine["States"].values():
+    for name, state in machine["States"].items():
         if state.get("Resource") == BATCH_SUBMIT_SYNC:
-            found.append(state)
+            found.append((name, state))
         for branch in state.get("Branches", []):
             found += _tasks(branch)
         if "ItemProcessor" in state:
@@ -88,7 +89,7 @@ def _tasks(machine: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_every_batch_task_of_the_example_retries_batch_errors_with_jitter_and_says_its_attempt() -> None:
     machines = [r.body["definition"] for r in compile_manifest(load()) if r.address.kind == "StateMachine"]
-    tasks = [task for machine in machines for task in _tasks(machine)]
+    tasks = [task for machine in machines for _, task in _tasks(machine)]
     assert len(tasks) == 11  # the example's steps
     for task in tasks:
         first = task["Retry"][0]
@@ -123,16 +124,20 @@ def test_transient_errors_fail_the_run_once_the_platform_retries_are_spent(resou
 
 
 def test_the_steps_own_retries_are_kept_apart_from_the_platforms(resources: list[Resource]) -> None:
-    # start has retries: 0 → a job failure ends the run at once.
-    run = _run(resources, {}, start=["States.TaskFailed"])
-    assert (run.status, run.error, len(run.calls)) == ("FAILED", "States.TaskFailed", 1)
-    # train has retries: 1, and 3 throttles before it do not use it up.
-    outcomes = ["Batch.TooManyRequestsException"] * 3 + ["States.TaskFailed", "ok"]
-    run = _run(resources, {}, train=outcomes)
-    assert run.status == "SUCCEEDED", run.cause
-    assert [c.environment["FLOWPLAN_ATTEMPT"] for c in run.calls_of("train")] == ["0", "1", "2", "3", "4"]
-    run = _run(resources, {}, train=["States.TaskFailed", "States.TaskFailed", "ok"])
-    assert (run.status, run.error, len(run.calls_of("train"))) == ("FAILED", "States.TaskFailed", 2)
+    machine = _one(resources, "StateMachine")["definition"]
+    fails_at_once, rides_out, gives_up = execute_all(
+        interpreter(),
+        [
+            (machine, {}, {"start": ["States.TaskFailed"]}),  # start has retries: 0
+            # train has retries: 1, and 3 throttles before a job failure do not use it up
+            (machine, {}, {"train": ["Batch.TooManyRequestsException"] * 3 + ["States.TaskFailed", "ok"]}),
+            (machine, {}, {"train": ["States.TaskFailed", "States.TaskFailed", "ok"]}),
+        ],
+    )
+    assert (fails_at_once.status, fails_at_once.error, len(fails_at_once.calls)) == ("FAILED", "States.TaskFailed", 1)
+    assert rides_out.status == "SUCCEEDED", rides_out.cause
+    assert [c.environment["FLOWPLAN_ATTEMPT"] for c in rides_out.calls_of("train")] == ["0", "1", "2", "3", "4"]
+    assert (gives_up.status, gives_up.error, len(gives_up.calls_of("train"))) == ("FAILED", "States.TaskFailed", 2)
 
 
 def test_a_step_timeout_is_a_batch_attempt_timeout(resources: list[Resource]) -> None:
@@ -224,8 +229,10 @@ def test_values_an_event_carries_win_over_defaults(resources: list[Resource]) ->
 
 
 def test_runs_not_started_by_an_event_merge_as_before(resources: list[Resource]) -> None:
-    assert _params(_run(resources, {})) == {"key": "partners/latest.csv", "size": "0", "mode": "full"}
-    assert _params(_run(resources, {"mode": "delta", "size": "3"}))["mode"] == "delta"
+    machine = _one(resources, "StateMachine")["definition"]
+    nothing, some = execute_all(interpreter(), [(machine, {}, {}), (machine, {"mode": "delta", "size": "3"}, {})])
+    assert _params(nothing) == {"key": "partners/latest.csv", "size": "0", "mode": "full"}
+    assert _params(some) == {"key": "partners/latest.csv", "size": "3", "mode": "delta"}
 
 
 def test_only_flows_with_event_mapped_parameters_get_the_default_states() -> None:
@@ -234,3 +241,22 @@ def test_only_flows_with_event_mapped_parameters_get_the_default_states() -> Non
     }
     with_checks = {name for name, m in machines.items() if any(s["Type"] == "Choice" for s in m["States"].values())}
     assert with_checks == {"recsys-prod-ingest"}  # the only flow an event with parameters triggers
+
+
+def test_every_machine_of_the_example_runs_each_step_and_rides_out_a_throttle() -> None:
+    machines = {
+        r.address.name: r.body["definition"] for r in compile_manifest(load()) if r.address.kind == "StateMachine"
+    }
+    names = sorted(machines)
+    tasks = {name: {task for task, _ in _tasks(machines[name])} for name in names}
+    throttled = [(machines[n], {}, {t: ["Batch.TooManyRequestsException", "ok"] for t in tasks[n]}) for n in names]
+    *runs, plain = execute_all(interpreter(), [*throttled, (machines["recsys-prod-features"], {}, {})])
+    ran = {}
+    for name, run in zip(names, runs, strict=True):
+        assert run.status == "SUCCEEDED", (name, run.cause)
+        ran[name] = sorted({c.state for c in run.calls})
+        assert set(ran[name]) == tasks[name]
+        assert all(len(run.calls_of(t)) >= 2 for t in tasks[name])  # the throttle, then the job
+    assert ran["recsys-prod-train"] == ["end", "evaluate", "start", "train-gbdt", "train-nn"]
+    items = plain.calls_of("build")
+    assert sorted(c.environment["FLOWPLAN_FOREACH_ITEM"] for c in items) == ["apac", "eu", "us"]
