@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -260,3 +261,14 @@ def test_every_machine_of_the_example_runs_each_step_and_rides_out_a_throttle() 
     assert ran["recsys-prod-train"] == ["end", "evaluate", "start", "train-gbdt", "train-nn"]
     items = plain.calls_of("build")
     assert sorted(c.environment["FLOWPLAN_FOREACH_ITEM"] for c in items) == ["apac", "eu", "us"]
+
+
+def test_a_missing_interpreter_skips_locally_and_fails_in_ci(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    monkeypatch.delenv("FLOWPLAN_ASL_INTERPRETER", raising=False)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match=r"aws-local-stepfunctions@3\.0\.0 is not installed"):
+        interpreter()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        interpreter()
