@@ -255,7 +255,8 @@ class _Compilation:
                     f"flows {', '.join(repr(n) for n in needs_role)} have schedules or triggers, and EventBridge "
                     "needs an IAM role to start their executions",
                     "set events_role_arn: a role EventBridge Scheduler and EventBridge may assume, allowed "
-                    "states:StartExecution on the flows' state machines for their live alias (examples/stepfunctions/iam/events-role.json)",
+                    "states:StartExecution on the flows' state machines for their live alias "
+                    "(examples/stepfunctions/iam/events-role.json)",
                 )
             )
         used_events = sorted({t.event for flow in self.flows for t in flow.triggers if t.event is not None})
