@@ -49,7 +49,7 @@ validation (the Argo CRDs preserve unknown fields anyway), owner-reference garba
 and etcd's 1.5 MiB object limit for custom resources.
 
 Run in-process with `start_server()` or as its own process:
-`python -m tests.support.k8s_server --port 0 [--no-argo-crds] [--rbac examples/argo/rbac.yaml]`
+`python -m tests.support.k8s_server --port 0 [--no-argo-crds] [--namespace NS ...] [--rbac examples/argo/rbac.yaml]`
 prints its URL on one line and serves until killed.
 """
 
