@@ -497,7 +497,9 @@ class FilesBackend(Backend):
                 found.extend(
                     p
                     for p in folder.rglob(".*.tmp")
-                    if _TEMPORARY.match(p.name) and ".lock." not in p.name and p.is_file()  # a racer's lock: not ours
+                    if _TEMPORARY.fullmatch(p.name)
+                    and ".lock." not in p.name  # a racer's lock: not ours
+                    and p.is_file()
                 )
         return sorted(found)
 

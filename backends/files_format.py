@@ -75,7 +75,7 @@ def relative(address: Address) -> str:
     """:func:`relative_path` as a string (no ``Path`` per file on the read path)."""
     parts = [address.namespace, address.kind.lower(), address.name]
     for part in parts:
-        if not SAFE_PART.match(part) or part in (".", ".."):
+        if not SAFE_PART.fullmatch(part) or part in (".", ".."):
             raise BackendError(
                 f"{address}: {part!r} cannot be used in a file name",
                 hint="names are letters, digits, '.', '_' and '-', and do not start with '.'",

@@ -77,8 +77,9 @@ class Process:
         self.stop()
 
 
-def k8s_server() -> Process:
-    return Process(["-m", "tests.support.k8s_server", "--port", "0"], name="k8s_server")
+def k8s_server(namespace: str = "bench") -> Process:
+    """The test server with the benchmark's namespace (it creates none on its own, like a cluster)."""
+    return Process(["-m", "tests.support.k8s_server", "--port", "0", "--namespace", namespace], name="k8s_server")
 
 
 def moto_server() -> Process:

@@ -83,7 +83,7 @@ def placeholders(body: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str,
     """``[(pointer, digest)]`` of every recorded sensitive value in ``body``, in document order."""
     found: list[tuple[str, str]] = []
     if isinstance(body, str):
-        match = PLACEHOLDER.match(body)
+        match = PLACEHOLDER.fullmatch(body)
         if match:
             found.append((join_pointer(path), match.group(1)))
     elif isinstance(body, dict):

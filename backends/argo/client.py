@@ -554,6 +554,14 @@ class Kube:
             return missing_kinds_error([kind], where)
         if failure.status == 409:
             return ConflictError(f"{target}: {failure.message}", hint="run flowplan plan again, then apply")
+        if failure.status == 404 and failure.details.get("kind") == "namespaces":
+            # NamespaceLifecycle's answer to a write; reads of a missing namespace answer an empty list.
+            missing = str(failure.details.get("name") or namespace)
+            return BackendError(
+                f"namespace {missing!r} does not exist on {where} ({verb} {target} was refused)",
+                hint=f"create it (`kubectl create namespace {missing}`) or set the backend's namespace "
+                "to one that exists",
+            )
         return BackendError(
             f"{verb} {target} on {where} was refused ({failure.describe()})",
             hint="the message above is the API server's; fix what it names in the manifest or the cluster",

@@ -139,7 +139,7 @@ def metaflow_name(project: str, branch: str, flow: str) -> Name:
 
         short = f"{squeeze(project, budgets[0])}.{branch_name[: budgets[1]]}.{squeeze(flow, budgets[2])}"
         name = f"{_sanitize_for_argo(short)}-{digest}"
-    if not _METAFLOW_VALID.search(name):
+    if not _METAFLOW_VALID.fullmatch(name):
         name = _sanitize_for_argo(name)
     return Name(name, logical)
 

@@ -153,7 +153,7 @@ def settings_for(backend: BackendSpec, manifest_dir: Path) -> MetaflowSettings:
 def _checked(backend: BackendSpec, raw: Mapping[str, Any], problems: list[Problem]) -> tuple[str, str, str]:
     """The datastore root, image and user, each checked (problems appended, never raised here)."""
     root = str(raw.get("datastore_root", "")).rstrip("/")
-    if not _S3_ROOT.match(root):
+    if not _S3_ROOT.fullmatch(root):
         problems.append(
             _problem(
                 backend,
@@ -166,7 +166,7 @@ def _checked(backend: BackendSpec, raw: Mapping[str, Any], problems: list[Proble
     if not image:
         problems.append(_problem(backend, "image", "no image: the container image of the steps must be pinned"))
     user = str(raw.get("user") or DEFAULT_USER)
-    if not re.match(r"^[a-z][a-z0-9_-]*$", user):
+    if not re.fullmatch(r"[a-z][a-z0-9_-]*", user):
         problems.append(_problem(backend, "user", f"{user!r} is not a user name", "lowercase letters, digits, _ and -"))
     return root, image, user
 
@@ -258,7 +258,7 @@ def flow_environment(settings: MetaflowSettings, flow: Flow) -> dict[str, str]:
 
 def compile_environment(flow_env: Mapping[str, str], metaflow_home: str, settings: MetaflowSettings) -> dict[str, str]:
     """The whole environment of a compile or upload process (nothing else is inherited)."""
-    env = {k: v for k, v in os.environ.items() if _PASSED_THROUGH.match(k)}
+    env = {k: v for k, v in os.environ.items() if _PASSED_THROUGH.fullmatch(k)}
     env.update(
         {
             "METAFLOW_HOME": metaflow_home,

@@ -13,11 +13,11 @@ from typing import Any
 
 from planner.manifest import model as m
 from planner.manifest.context import Context, as_dict, as_list, as_str
-from planner.manifest.naming import DNS_LABEL, K8S_NAME, check_labels
+from planner.manifest.naming import DNS_LABEL, K8S_NAME, K8S_NAME_MAX, check_labels
 from planner.manifest.yamlsource import PathT
 
-ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d{12}:.+$")
-REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+ARN = re.compile(r"^arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:[!-~]+$")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 
 
 def argo_settings(ctx: Context, spec: dict[str, Any], path: PathT) -> m.ArgoSettings:
@@ -25,11 +25,11 @@ def argo_settings(ctx: Context, spec: dict[str, Any], path: PathT) -> m.ArgoSett
     namespace = as_str(spec.get("namespace"), "argo") or "argo"
     for key in ("namespace", "sensor_namespace"):
         value = spec.get(key)
-        if isinstance(value, str) and (not DNS_LABEL.match(value) or len(value) > 63):
+        if isinstance(value, str) and (not DNS_LABEL.fullmatch(value) or len(value) > 63):
             ctx.error((*path, key), f"{value!r} is not a valid Kubernetes namespace name")
     for key in ("service_account", "event_bus", "event_source", "event_name"):
         value = spec.get(key)
-        if isinstance(value, str) and not K8S_NAME.match(value):
+        if isinstance(value, str) and (not K8S_NAME.fullmatch(value) or len(value) > K8S_NAME_MAX):
             ctx.error((*path, key), f"{value!r} is not a valid Kubernetes name")
     labels = {str(k): str(v) for k, v in as_dict(spec.get("labels")).items()}
     check_labels(ctx, labels, (*path, "labels"))
@@ -53,11 +53,11 @@ def stepfunctions_settings(ctx: Context, spec: dict[str, Any], path: PathT) -> m
     region = as_str(spec.get("region"), "") or ""
     if not region:
         ctx.error(path, "missing required key 'region'", key=True)
-    elif not REGION.match(region):
+    elif not REGION.fullmatch(region):
         ctx.error((*path, "region"), f"{region!r} is not an AWS region name", "for example eu-west-1")
     for key in ("execution_role_arn", "events_role_arn", "job_execution_role_arn"):
         value = spec.get(key)
-        if isinstance(value, str) and not ARN.match(value):
+        if isinstance(value, str) and not ARN.fullmatch(value):
             ctx.error((*path, key), f"{value!r} is not an IAM role ARN", "arn:aws:iam::123456789012:role/NAME")
     if not isinstance(spec.get("execution_role_arn"), str):
         ctx.error(path, "missing required key 'execution_role_arn'", key=True)
@@ -65,12 +65,12 @@ def stepfunctions_settings(ctx: Context, spec: dict[str, Any], path: PathT) -> m
         ctx.error(path, "missing required key 'job_queue'", "the AWS Batch job queue the steps run on", key=True)
     account = as_str(spec.get("account_id"))
     if account is None:
-        match = re.match(r"^arn:aws[a-z-]*:iam::(\d{12}):", as_str(spec.get("execution_role_arn"), "") or "")
+        match = re.match(r"^arn:aws[a-z-]*:iam::([0-9]{12}):", as_str(spec.get("execution_role_arn"), "") or "")
         account = match.group(1) if match else "000000000000"
-    elif not re.match(r"^\d{12}$", account):
+    elif not re.fullmatch(r"[0-9]{12}", account):
         ctx.error((*path, "account_id"), f"{account!r} is not a 12-digit AWS account id")
     prefix = as_str(spec.get("name_prefix"), "") or ""
-    if prefix and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,19}$", prefix):
+    if prefix and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,19}", prefix):
         ctx.error((*path, "name_prefix"), "name_prefix is at most 20 letters, digits, '-' or '_'")
     if spec.get("naming") == "metaflow":
         ctx.error(

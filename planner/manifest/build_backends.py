@@ -17,7 +17,9 @@ from planner.manifest.context import Context, as_dict, as_list, as_str
 from planner.manifest.yamlsource import PathT
 
 DEFAULT_BACKEND = "local"
-POINTER = re.compile(r"^(?P<kind>\*|[A-Za-z][A-Za-z0-9]*):(?P<pointer>(/[^/]*)+)$")
+#: Segments are printable ASCII: the keys of Kubernetes and AWS bodies are, and a stray space,
+#: control character or lookalike letter would make a rule that silently matches nothing.
+POINTER = re.compile(r"^(?P<kind>\*|[A-Za-z][A-Za-z0-9]*):(?P<pointer>(/[!-.0-~]*)+)$")
 
 
 def build_backends(ctx: Context, raw: Any) -> dict[str, m.Backend]:
@@ -90,7 +92,7 @@ def ignore_rules(ctx: Context, raw: Any, path: PathT) -> tuple[m.IgnoreRule, ...
     for i, item in enumerate(as_list(raw)):
         if not isinstance(item, str):
             continue
-        match = POINTER.match(item)
+        match = POINTER.fullmatch(item)
         if not match:
             ctx.error(
                 (*path, i),

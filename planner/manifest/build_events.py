@@ -18,7 +18,7 @@ def build_event(ctx: Context, name: str, spec: dict[str, Any]) -> m.Event:
         item = as_dict(item)
         op = item.get("op", "eq")
         fpath = as_str(item.get("path"), "") or ""
-        if fpath and not re.match(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", fpath):
+        if fpath and not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", fpath):
             ctx.error(
                 (*path, "filters", i, "path"),
                 f"{fpath!r} is not a dotted payload path",

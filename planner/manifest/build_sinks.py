@@ -12,8 +12,13 @@ from typing import Any
 from planner.manifest import model as m
 from planner.manifest.build_schedules import duration
 from planner.manifest.context import Context, as_str
-from planner.manifest.naming import K8S_NAME
+from planner.manifest.naming import K8S_NAME, K8S_NAME_MAX
 from planner.manifest.yamlsource import PathT
+
+#: A Secrets Manager secret's ARN, in full (its name part is printable ASCII without spaces).
+SECRET_ARN = re.compile(r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[!-~]+$")
+#: A key in a Kubernetes Secret's data, as the API server checks it.
+SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 def build_sink(ctx: Context, name: str, spec: dict[str, Any], project: str, branch: str) -> m.Sink:
@@ -62,9 +67,12 @@ def _credentials(ctx: Context, creds: Any, path: PathT) -> m.SecretRef | None:
     if ("secret" in creds) != ("key" in creds):
         ctx.error(path, "a Kubernetes secret reference needs both secret and key")
     arn = as_str(creds.get("arn"))
-    if (arn is not None and not arn.startswith("arn:aws")) or (arn and ":secretsmanager:" not in arn):
+    if arn is not None and not SECRET_ARN.fullmatch(arn):
         ctx.error((*path, "arn"), f"{arn!r} is not a Secrets Manager secret ARN")
     secret = as_str(creds.get("secret"))
-    if secret is not None and not K8S_NAME.match(secret):
+    if secret is not None and (not K8S_NAME.fullmatch(secret) or len(secret) > K8S_NAME_MAX):
         ctx.error((*path, "secret"), f"{secret!r} is not a valid Kubernetes Secret name")
+    key = as_str(creds.get("key"))
+    if key is not None and (not SECRET_KEY.fullmatch(key) or len(key) > K8S_NAME_MAX):
+        ctx.error((*path, "key"), f"{key!r} is not a valid Secret key", "letters, digits, '-', '_' and '.'")
     return m.SecretRef(secret, as_str(creds.get("key")), arn)

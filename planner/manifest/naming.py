@@ -17,6 +17,7 @@ from planner.manifest.yamlsource import PathT
 DNS_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 #: A Kubernetes object name (DNS subdomain): a namespace's service account, event bus, Secret, ...
 K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+K8S_NAME_MAX = 253
 LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 
@@ -26,7 +27,7 @@ MAX_BRANCH = 40
 
 def branch_problem(branch: str) -> str | None:
     """Why a branch name cannot be used, or None; a suggestion is included."""
-    if DNS_LABEL.match(branch) and len(branch) <= MAX_BRANCH:
+    if DNS_LABEL.fullmatch(branch) and len(branch) <= MAX_BRANCH:
         return None
     suggestion = re.sub(r"[^a-z0-9-]+", "-", branch.lower()).strip("-")[:MAX_BRANCH].strip("-") or "dev"
     return (
@@ -37,7 +38,7 @@ def branch_problem(branch: str) -> str | None:
 
 def project_ok(name: str) -> bool:
     """Whether a project (or a branch named in ``moved:``) fits in resource names."""
-    return bool(DNS_LABEL.match(name)) and len(name) <= MAX_PROJECT
+    return bool(DNS_LABEL.fullmatch(name)) and len(name) <= MAX_PROJECT
 
 
 def check_project(ctx: Context, raw: Any) -> str:
@@ -60,9 +61,10 @@ def physical(name: str) -> str:
 def check_labels(ctx: Context, labels: Mapping[str, str], path: PathT) -> None:
     """Labels and tags must be valid Kubernetes labels: the cluster would refuse the whole object otherwise."""
     for key, value in labels.items():
-        if not LABEL_KEY.match(key) or len(key.split("/")[-1]) > 63:
+        prefix, _, name = key.rpartition("/")
+        if not LABEL_KEY.fullmatch(key) or len(name) > 63 or len(prefix) > K8S_NAME_MAX:
             ctx.error((*path, key), f"{key!r} is not a valid label key", key=True)
-        if not LABEL_VALUE.match(value) or len(value) > 63:
+        if not LABEL_VALUE.fullmatch(value) or len(value) > 63:
             ctx.error(
                 (*path, key),
                 f"{value!r} is not a valid label value",

@@ -18,12 +18,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-NAME = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"
-FLOW_NAME = r"^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?$"
-STEP_NAME = r"^[A-Za-z][A-Za-z0-9_-]*$"
-VAR_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
-ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-PARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+#: Ends every pattern. JSON Schema patterns are ECMA-262 regexes, where ``$`` is the end of the
+#: text; jsonschema (and the fast check below) run them with Python's ``re.search``, where ``$``
+#: also matches before a final newline. The lookahead, valid in both dialects, makes "greet\n"
+#: fail everywhere, so an editor, jsonschema and flowplan give the same answer.
+END = r"$(?!\n)"
+
+NAME = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?" + END
+FLOW_NAME = r"^[A-Za-z0-9]([A-Za-z0-9_-]*[A-Za-z0-9])?" + END
+STEP_NAME = r"^[A-Za-z][A-Za-z0-9_-]*" + END
+VAR_NAME = r"^[A-Za-z][A-Za-z0-9_]*" + END
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*" + END
+PARAM_NAME = r"^[A-Za-z_][A-Za-z0-9_]*" + END
 
 SCALAR = ["string", "number", "boolean"]
 
@@ -127,7 +133,10 @@ METAFLOW = _obj(
         "config": {
             "type": "object",
             "description": "further Metaflow settings, METAFLOW_NAME: value",
-            "propertyNames": {"pattern": r"^METAFLOW_[A-Z0-9_]+$", "x-message": "config keys are METAFLOW_* names"},
+            "propertyNames": {
+                "pattern": r"^METAFLOW_[A-Z0-9_]+" + END,
+                "x-message": "config keys are METAFLOW_* names",
+            },
             "additionalProperties": {"type": SCALAR},
         },
     },

@@ -30,7 +30,7 @@ class UnitError(ValueError):
 
 
 def _parse(text: str) -> tuple[Decimal, str]:
-    match = _QUANTITY.match(text.strip())
+    match = _QUANTITY.fullmatch(text.strip())
     if not match:
         raise UnitError(f"{text!r} is not a quantity")
     try:
@@ -99,7 +99,7 @@ def duration_seconds(value: str | int) -> int:
     text = value.strip()
     if text.isascii() and text.isdigit():
         return duration_seconds(int(text))
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)
     if not text or not match or not any(match.groups()):
         raise UnitError(f"duration {value!r} is not valid; write 90s, 30m, 2h, 1h30m or 1d")
     days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())

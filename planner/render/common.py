@@ -131,7 +131,7 @@ def friendly(pointer: str) -> str:
         part = raw.replace("~1", "/").replace("~0", "~")
         if part.isdigit():
             out += f"[{part}]"
-        elif _PLAIN_KEY.match(part):
+        elif _PLAIN_KEY.fullmatch(part):
             out += ("." if out else "") + part
         else:
             out += f"[{json.dumps(part)}]"

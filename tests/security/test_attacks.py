@@ -170,14 +170,16 @@ def test_plan_out_never_follows_a_planted_symlink(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- names and scopes
 
 
-@attack("names and scopes: a flow name with a trailing newline must be refused (Python's `$` matches before it)")
+@attack(
+    "names and scopes: a flow name with a trailing newline must be refused (Python's `$` matches before it)", fixed=True
+)
 def test_a_flow_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     project = _project(tmp_path, flow='"greet\\n"')
     result = project.run("validate")
     assert result.code == 1 and "greet" in result.err
 
 
-@attack("names and scopes: a --branch with a trailing newline must be refused as a branch")
+@attack("names and scopes: a --branch with a trailing newline must be refused as a branch", fixed=True)
 def test_a_branch_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     project = _project(tmp_path)
     result = project.run("plan", "--branch", "pr-1\n")

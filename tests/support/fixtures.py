@@ -104,10 +104,32 @@ class KubeTarget:
         return self.server
 
 
+#: The namespaces the suite's manifests deploy to, present as on a cluster an administrator set up.
+#: The server does not create namespaces on its own: a create anywhere else answers 404, as a
+#: real cluster does (a test that wants more calls ``k8s.server.create_namespace``).
+TEST_NAMESPACES = (
+    CONTRACT_NAMESPACE,
+    "argo",
+    "argo-events",
+    "ml",
+    "ml-prod",
+    "ml-staging",
+    "ml-events",
+    "ml-test",
+    "ns",
+    "payments",
+    "shop",
+    "jobs",
+    "bench",
+    "fraud",
+    "fraud-staging",
+)
+
+
 @pytest.fixture(scope="session")
 def k8s_server() -> Iterator[K8sTestServer]:
-    """One Kubernetes API test server per session (per xdist worker)."""
-    server = start_server()
+    """One Kubernetes API test server per session (per xdist worker), with the suite's namespaces."""
+    server = start_server(namespaces=TEST_NAMESPACES)
     yield server
     server.stop()
 

@@ -34,9 +34,14 @@ What "honest" means here, rule by rule (each one mirrors kube-apiserver behaviou
   token has the real format and an unknown snapshot answers 410 Expired.
 * Errors are `Status` bodies with the reason, message and details a real server sends.
 * RBAC is evaluated per bearer token from Role/ClusterRole rules, with the real 403 message.
-* Namespaces: by default a namespaced create in a missing namespace creates it first, like a
-  cluster running the NamespaceAutoProvision admission plugin; `auto_namespaces=False` gives the
-  default NamespaceLifecycle answer (404 `namespaces "x" not found`).
+* Namespaces: a namespaced create in a missing namespace answers 404 `namespaces "x" not found`,
+  NamespaceLifecycle's answer on a default cluster. `namespaces=[...]` seeds namespaces at start
+  and after every reset (as an administrator would have created them); `auto_namespaces=True`
+  creates a missing one first instead, like a cluster running the NamespaceAutoProvision plugin.
+* Names are checked as kube-apiserver's validation does, as full matches: object names are DNS-1123
+  subdomains (labels for Namespaces), label keys are qualified names with an optional subdomain
+  prefix, label values at most 63 characters; a namespace named in a create's path must be a
+  DNS-1123 label. A failure is a 422 `Invalid` Status with one cause per field.
 
 Left out on purpose (answering them would be dishonest, so they fail loudly): watch (405),
 server-side apply (`application/apply-patch+yaml`, 415), protobuf, admission webhooks, CRD schema
@@ -44,7 +49,7 @@ validation (the Argo CRDs preserve unknown fields anyway), owner-reference garba
 and etcd's 1.5 MiB object limit for custom resources.
 
 Run in-process with `start_server()` or as its own process:
-`python -m tests.support.k8s_server --port 0 [--no-argo-crds] [--rbac examples/argo/rbac.yaml]`
+`python -m tests.support.k8s_server --port 0 [--no-argo-crds] [--namespace NS ...] [--rbac examples/argo/rbac.yaml]`
 prints its URL on one line and serves until killed.
 """
 
@@ -415,7 +420,7 @@ def dns_subdomain_errors(value: str) -> list[str]:
     errs = []
     if len(value) > 253:
         errs.append("must be no more than 253 characters")
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
+    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
         errs.append(_SUBDOMAIN_MSG)
     return errs
 
@@ -424,7 +429,7 @@ def _dns_label_errors(value: str) -> list[str]:
     errs = []
     if len(value) > 63:
         errs.append("must be no more than 63 characters")
-    if not _DNS1123_LABEL_RE.match(value):
+    if not _DNS1123_LABEL_RE.fullmatch(value):
         errs.append(_LABEL_MSG)
     return errs
 
@@ -449,7 +454,7 @@ def qualified_name_errors(key: str) -> list[str]:
         errs.append("name part must be non-empty")
     elif len(name) > 63:
         errs.append("name part must be no more than 63 characters")
-    if name and not _QUALIFIED_NAME_RE.match(name):
+    if name and not _QUALIFIED_NAME_RE.fullmatch(name):
         errs.append(_QUALIFIED_MSG)
     return errs
 
@@ -459,7 +464,7 @@ def label_value_errors(value: str) -> list[str]:
     errs = []
     if len(value) > 63:
         errs.append("must be no more than 63 characters")
-    if not _LABEL_VALUE_RE.match(value):
+    if not _LABEL_VALUE_RE.fullmatch(value):
         errs.append(_LABEL_VALUE_MSG)
     return errs
 
@@ -473,6 +478,9 @@ def _validate_meta(rt: ResourceType, obj: JSON) -> list[_Cause]:
     else:
         name_errs = _dns_label_errors(name) if rt.name_is_label else dns_subdomain_errors(name)
         causes.extend(_invalid_value("metadata.name", name, e) for e in name_errs)
+    if rt.namespaced:
+        namespace = meta.get("namespace", "")
+        causes.extend(_invalid_value("metadata.namespace", namespace, e) for e in _dns_label_errors(namespace))
     for key, value in (meta.get("labels") or {}).items():
         causes.extend(_invalid_value("metadata.labels", key, e) for e in qualified_name_errors(key))
         causes.extend(_invalid_value("metadata.labels", value, e) for e in label_value_errors(value))
@@ -501,7 +509,7 @@ def _validate_kind(rt: ResourceType, obj: JSON) -> list[_Cause]:
         total = 0
         for where, mapping in (("data", data), ("binaryData", binary)):
             for key, value in mapping.items():
-                if len(key) > 253 or not _CONFIG_KEY_RE.match(key):
+                if len(key) > 253 or not _CONFIG_KEY_RE.fullmatch(key):
                     causes.append(
                         _invalid_value(
                             f"{where}[{key}]",
@@ -1173,13 +1181,16 @@ class ApiState:
         *,
         argo_crds: bool = True,
         status_subresource: bool | None = None,
-        auto_namespaces: bool = True,
+        auto_namespaces: bool = False,
+        namespaces: Iterable[str] = (),
     ) -> None:
         self._lock = threading.RLock()
         self._rv = 1
         #: None: each Argo kind as its published CRD; True/False: force it on every Argo kind.
         self.status_subresource = status_subresource
         self.auto_namespaces = auto_namespaces
+        #: Namespaces that exist at start and after every reset, besides a fresh cluster's own.
+        self.seed_namespaces = tuple(namespaces)
         self._argo_crds = argo_crds
         self._types: dict[tuple[str, str, str], ResourceType] = {}
         self._by_kind: dict[str, ResourceType] = {}
@@ -1213,7 +1224,16 @@ class ApiState:
             self._objects = {}
             self._snapshots.clear()
             ns_type = self._by_kind["Namespace"]
-            for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            for name in dict.fromkeys(
+                ("default", "kube-system", "kube-public", "kube-node-lease", *self.seed_namespaces)
+            ):
+                self._store_new(ns_type, "", self._namespace_object(name), "kube-apiserver")
+
+    def create_namespace(self, name: str) -> None:
+        """Create namespace `name` (validated like any Namespace) unless it exists."""
+        with self._lock:
+            ns_type = self._by_kind["Namespace"]
+            if name not in self._bucket(ns_type, ""):
                 self._store_new(ns_type, "", self._namespace_object(name), "kube-apiserver")
 
     @property
@@ -1388,11 +1408,12 @@ class ApiState:
                 obj.pop("status", None)
         else:
             meta.pop("generation", None)
+        if rt.namespaced:
+            # NamespaceLifecycle (or NamespaceAutoProvision) is mutating admission: it runs before validation.
+            self._ensure_namespace(namespace, dry_run)
         causes = _validate_meta(rt, obj) + _validate_kind(rt, obj)
         if causes:
             raise _invalid(rt, meta.get("name", ""), causes)
-        if rt.namespaced:
-            self._ensure_namespace(namespace, dry_run)
         bucket = self._bucket(rt, namespace)
         if meta["name"] in bucket:
             raise _already_exists(rt, meta["name"])
@@ -2071,7 +2092,8 @@ class K8sTestServer:
         port: int = 0,
         no_argo_crds: bool = False,
         status_subresource: bool | None = None,
-        auto_namespaces: bool = True,
+        auto_namespaces: bool = False,
+        namespaces: Iterable[str] = (),
         admin_token: str = DEFAULT_ADMIN_TOKEN,
         rbac: str | Path | Mapping[str, Any] | None = None,
         rbac_token: str = DEFAULT_RBAC_TOKEN,
@@ -2080,7 +2102,10 @@ class K8sTestServer:
     ) -> None:
         self._initial_anonymous = load_principal(None, user="system:anonymous") if anonymous_admin else None
         self.state = ApiState(
-            argo_crds=not no_argo_crds, status_subresource=status_subresource, auto_namespaces=auto_namespaces
+            argo_crds=not no_argo_crds,
+            status_subresource=status_subresource,
+            auto_namespaces=auto_namespaces,
+            namespaces=namespaces,
         )
         self.admin_token = admin_token
         self._initial_tokens: dict[str, Principal] = {admin_token: load_principal(None)}
@@ -2165,6 +2190,14 @@ class K8sTestServer:
         """Install or remove the Argo CRDs at runtime (until the next reset)."""
         self.state.set_argo_crds(installed)
 
+    def create_namespace(self, name: str) -> None:
+        """Create namespace `name` (until the next reset), as an administrator would."""
+        self.state.create_namespace(name)
+
+    def set_auto_namespaces(self, enabled: bool) -> None:
+        """Create missing namespaces on a create (NamespaceAutoProvision) or not, until the next reset."""
+        self.state.auto_namespaces = enabled
+
     # Harness-side access, for arranging state the way a controller or another user would.
     def put_object(self, obj: Mapping[str, Any], *, manager: str = "test-harness") -> JSON:
         return self.state.put_object(obj, manager=manager)
@@ -2197,7 +2230,8 @@ def start_server(
     port: int = 0,
     no_argo_crds: bool = False,
     status_subresource: bool | None = None,
-    auto_namespaces: bool = True,
+    auto_namespaces: bool = False,
+    namespaces: Iterable[str] = (),
     admin_token: str = DEFAULT_ADMIN_TOKEN,
     rbac: str | Path | Mapping[str, Any] | None = None,
     rbac_token: str = DEFAULT_RBAC_TOKEN,
@@ -2210,6 +2244,7 @@ def start_server(
         no_argo_crds=no_argo_crds,
         status_subresource=status_subresource,
         auto_namespaces=auto_namespaces,
+        namespaces=namespaces,
         admin_token=admin_token,
         rbac=rbac,
         rbac_token=rbac_token,
@@ -2229,7 +2264,12 @@ def main(argv: list[str] | None = None) -> int:
         default="crd",
         help="status subresource: as each published CRD (default), on every Argo kind, or on none",
     )
-    parser.add_argument("--no-auto-namespaces", action="store_true", help="creates in missing namespaces get 404")
+    parser.add_argument(
+        "--auto-namespaces", action="store_true", help="create a missing namespace on a create (default: 404)"
+    )
+    parser.add_argument(
+        "--namespace", action="append", default=[], help="a namespace that exists at start (repeatable)"
+    )
     parser.add_argument("--admin-token", default=DEFAULT_ADMIN_TOKEN)
     parser.add_argument("--rbac", help="Role/ClusterRole YAML; its token is --rbac-token")
     parser.add_argument("--rbac-token", default=DEFAULT_RBAC_TOKEN)
@@ -2243,7 +2283,8 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         no_argo_crds=args.no_argo_crds,
         status_subresource={"crd": None, "all": True, "none": False}[args.status_subresource],
-        auto_namespaces=not args.no_auto_namespaces,
+        auto_namespaces=args.auto_namespaces,
+        namespaces=args.namespace,
         admin_token=args.admin_token,
         rbac=args.rbac,
         rbac_token=args.rbac_token,

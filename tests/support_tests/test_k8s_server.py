@@ -71,6 +71,7 @@ def test_put_object_sets_status_like_a_controller(k8s: K8sEnv, custom: client.Cu
 
 def test_put_object_creates_and_lists(k8s: K8sEnv) -> None:
     k8s.server.put_object(workflow("a", spec={}))
+    k8s.server.create_namespace("other")
     k8s.server.put_object({**workflow("b", spec={}), "metadata": {"name": "b", "namespace": "other"}})
     assert [o["metadata"]["name"] for o in k8s.server.list_objects("Workflow")] == ["a", "b"]
     assert [o["metadata"]["name"] for o in k8s.server.list_objects("Workflow", NS)] == ["a"]
@@ -224,6 +225,7 @@ def test_secrets_take_string_data(k8s: K8sEnv) -> None:
 
 def test_cluster_wide_list_and_deletecollection(k8s: K8sEnv, custom: client.CustomObjectsApi) -> None:
     for ns, name, app in (("a", "x", "1"), ("b", "y", "1"), ("b", "z", "2")):
+        k8s.server.create_namespace(ns)
         body = workflow(name, spec={})
         body["metadata"] = {"name": name, "labels": {"app": app}}
         custom.create_namespaced_custom_object(G, V, ns, "workflows", body)
