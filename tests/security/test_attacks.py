@@ -105,7 +105,7 @@ def test_a_secret_too_short_to_mask_is_refused_and_names_stay_intact(tmp_path: P
 # --------------------------------------------------------------------------- hostile files
 
 
-@attack("hostile files: a symlinked deploy/ must not send writes outside the repository")
+@attack("hostile files: a symlinked deploy/ must not send writes outside the repository", fixed=True)
 def test_a_symlinked_deploy_folder_is_refused_and_nothing_is_written_outside(tmp_path: Path) -> None:
     project = _project(tmp_path)
     outside = tmp_path / "outside"
@@ -116,7 +116,7 @@ def test_a_symlinked_deploy_folder_is_refused_and_nothing_is_written_outside(tmp
     assert result.code == 1 and "deploy" in result.err
 
 
-@attack("hostile files: a .yaml symlink to /dev/zero in deploy/ must not run plan out of memory")
+@attack("hostile files: a .yaml symlink to /dev/zero in deploy/ must not run plan out of memory", fixed=True)
 def test_a_device_in_deploy_is_refused_with_its_path(tmp_path: Path) -> None:
     project = _project(tmp_path)
     (project.root / "deploy").mkdir()
@@ -125,7 +125,7 @@ def test_a_device_in_deploy_is_refused_with_its_path(tmp_path: Path) -> None:
     assert result.returncode == 1 and "evil.yaml" in result.stderr and "Traceback" not in result.stderr
 
 
-@attack("hostile files: a FIFO in deploy/ must not hang plan")
+@attack("hostile files: a FIFO in deploy/ must not hang plan", fixed=True)
 def test_a_fifo_in_deploy_is_refused_at_once(tmp_path: Path) -> None:
     project = _project(tmp_path)
     (project.root / "deploy").mkdir()
@@ -134,14 +134,14 @@ def test_a_fifo_in_deploy_is_refused_at_once(tmp_path: Path) -> None:
     assert result.returncode == 1 and "pipe.yaml" in result.stderr
 
 
-@attack("hostile files: a FIFO as flows.yaml must not hang validate")
+@attack("hostile files: a FIFO as flows.yaml must not hang validate", fixed=True)
 def test_a_fifo_as_the_manifest_is_refused_at_once(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "flows.yaml")
     result = _cli(tmp_path, "validate")
     assert result.returncode == 1 and "flows.yaml" in result.stderr and "regular file" in result.stderr
 
 
-@attack("hostile files: a symlink at a desired name must not print the file it points to (plan --adopt)")
+@attack("hostile files: a symlink at a desired name must not print the file it points to (plan --adopt)", fixed=True)
 def test_a_symlink_at_a_desired_name_is_never_followed(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert project.run("apply", "--auto-approve").code == 0
