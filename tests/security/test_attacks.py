@@ -154,7 +154,7 @@ def test_a_symlink_at_a_desired_name_is_never_followed(tmp_path: Path) -> None:
     assert "c3VwZXJzZWNyZXQ=" not in result.out + result.err
 
 
-@attack("hostile files: plan --out must not follow a planted symlink or leave the plan world-readable")
+@attack("hostile files: plan --out must not follow a planted symlink or leave the plan world-readable", fixed=True)
 def test_plan_out_never_follows_a_planted_symlink(tmp_path: Path) -> None:
     project = _project(tmp_path)
     victim = tmp_path / "victim.txt"
@@ -203,7 +203,8 @@ def test_inventories_of_different_scopes_never_share_a_name(tmp_path: Path) -> N
 
 
 @attack(
-    "saved plans: `show` of a tampered plan (field diffs edited, checksum recomputed) must display what apply writes"
+    "saved plans: `show` of a tampered plan (field diffs edited, checksum recomputed) must display what apply writes",
+    fixed=True,
 )
 def test_show_renders_what_apply_would_write_not_stored_diffs(tmp_path: Path) -> None:
     project = _project(tmp_path)
