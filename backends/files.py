@@ -610,7 +610,9 @@ class FilesBackend(Backend):
 
     def operator(self) -> FilesOperator:
         """Branch listings; runs and triggers are refused (see :mod:`backends.files_operate`)."""
-        return FilesOperator(self.spec.name, self.describe(), self.target, self.state_dir, JsonFileInventory)
+        return FilesOperator(
+            self.spec.name, self.describe(), self.target, self.state_dir, JsonFileInventory, root=self.root.resolve()
+        )
 
     def describe(self) -> str:
         try:

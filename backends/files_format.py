@@ -210,6 +210,8 @@ def _walk(folder: str, prefix: str) -> Iterator[tuple[str, str]]:
                 raise UnsafeFile(entry.path, kind_problem(entry.stat(follow_symlinks=False).st_mode))
             continue
         if entry.is_dir(follow_symlinks=False):
+            if entry.name.endswith(".yaml"):  # where a rendered file would be: never a folder
+                raise UnsafeFile(entry.path, kind_problem(entry.stat(follow_symlinks=False).st_mode))
             folders.append(entry)
         elif entry.name.endswith(".yaml"):
             if not entry.is_file(follow_symlinks=False):
