@@ -118,8 +118,22 @@ def read_regular(path: str | os.PathLike[str], *, limit: int = MAX_BYTES, dir_fd
     names the limit of manifests); nothing larger is ever read into memory.
     """
     fd = open_regular(path, dir_fd=dir_fd)
-    with os.fdopen(fd, "rb") as handle:
-        return handle.read(limit + 1)
+    try:
+        # Sized by fstat (one read for a file that does not grow): a read of ``limit + 1`` bytes
+        # would allocate that much for every small file.
+        want = min(limit + 1, os.fstat(fd).st_size + 1)
+        chunks = []
+        total = 0
+        while total <= limit:
+            chunk = os.read(fd, max(min(want, limit + 1 - total), 1))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            total += len(chunk)
+            want = 1 << 20
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _components(relative: str) -> list[str]:
