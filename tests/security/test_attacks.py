@@ -258,6 +258,17 @@ def test_a_symlinked_inventory_is_refused(tmp_path: Path) -> None:
     assert result.code == 1 and inventory.name in result.err and "symbolic link" in result.err
 
 
+@attack("hostile files: a symlinked .flowplan/ must not send the inventory and lock writes outside")
+def test_a_symlinked_state_folder_is_refused_and_nothing_is_written_outside(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (project.root / ".flowplan").symlink_to(outside)
+    result = project.run("apply", "--auto-approve")
+    assert list(outside.iterdir()) == []
+    assert result.code == 1 and ".flowplan" in result.err
+
+
 # --------------------------------------------------------------------------- names and scopes
 
 
