@@ -23,7 +23,8 @@ import contextlib
 import json
 import os
 import re
-import tempfile
+import secrets
+import string
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -74,6 +75,7 @@ from planner.resources import (
     Owner,
     Resource,
 )
+from planner.safe_files import MAX_BYTES, UnsafeFile, directory_fd, read_regular
 
 #: The name of an atomic write's temporary file: ``.<file name>.<8 random characters>.tmp`` (see ``_write_bytes``).
 _TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
@@ -122,15 +124,32 @@ def _read_file(path: str) -> bytes: ...
 @overload
 def _read_file(path: str, *, missing_ok: bool) -> bytes | None: ...
 def _read_file(path: str, *, missing_ok: bool = False) -> bytes | None:
+    """A rendered file's bytes: a regular file only, never through a link, at most :data:`MAX_BYTES`."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read()
+        data = read_regular(path)
     except FileNotFoundError:
         if missing_ok:
             return None
         raise BackendError(f"cannot read {path}: no such file") from None
+    except UnsafeFile as exc:
+        raise _refused(exc) from None
     except OSError as exc:
         raise BackendError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        raise BackendError(
+            f"cannot read {path}: it is more than {MAX_BYTES // 1048576} MiB, which no rendered file is",
+            hint="remove it, or move it out of the files backend's directory",
+        )
+    return data
+
+
+def _refused(exc: UnsafeFile) -> BackendError:
+    """The error for a path the files backend will not read or write through (a link, a FIFO, a device)."""
+    return BackendError(
+        f"refusing {exc}",
+        hint="the files backend reads and writes only regular files and folders below the manifest's directory; "
+        "replace the link or special file with a regular one (or remove it) and run flowplan again",
+    )
 
 
 class SensitiveGuard(Compiler):
@@ -181,12 +200,17 @@ class SensitiveGuard(Compiler):
 class FilesReader(Reader):
     """Reads the rendered files: a file whose header proves its bytes is never parsed."""
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, *, root: Path | None = None) -> None:
+        """``root``: the folder below which no link is followed on the way to ``target`` (default ``target``)."""
         self.target = target
+        self.root = root if root is not None else target
 
     def read(self, scope: Scope, desired: Sequence[Resource]) -> LiveState:
         with heap.paused():  # one LiveResource per file: 30,000 at 10,000 flows, no cycles
-            return self._read(scope, desired)
+            try:
+                return self._read(scope, desired)
+            except UnsafeFile as exc:
+                raise _refused(exc) from None
 
     def _read(self, scope: Scope, desired: Sequence[Resource]) -> LiveState:
         state = LiveState()
@@ -238,9 +262,7 @@ class FilesReader(Reader):
         return state
 
     def _files(self) -> Iterator[tuple[str, str]]:
-        if not self.target.is_dir():
-            return iter(())
-        return walk_files(str(self.target))
+        return walk_files(str(self.target), root=str(self.root))
 
     def _body(self, resource: Resource | None, body_text: str) -> dict[str, Any] | None:
         if resource is not None and body_text == dump_body(resource.comparison_body):
@@ -255,8 +277,12 @@ class FilesReader(Reader):
 
 
 class FilesWriter(Writer):
-    def __init__(self, target: Path, scope: Scope, provenance: dict[str, str], dry_run: bool):
+    def __init__(
+        self, target: Path, scope: Scope, provenance: dict[str, str], dry_run: bool, *, root: Path | None = None
+    ):
+        """``root``: the folder below which no link is followed on the way to a file (default ``target``)."""
         self.target = target
+        self.root = root if root is not None else target
         self.provenance = provenance
         self.dry_run = dry_run
         self.scope = scope
@@ -265,12 +291,11 @@ class FilesWriter(Writer):
         return self.scope
 
     def _check(self, path: Path, live: LiveResource) -> bytes:
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
+        data = _read_file(str(path), missing_ok=True)
+        if data is None:
             raise ConflictError(
                 f"{live.address}: the file {path} was deleted since the plan", hint="run flowplan plan again"
-            ) from None
+            )
         if version_of(data) != live.version:
             raise ConflictError(
                 f"{live.address}: the file {path} changed since the plan was made",
@@ -280,11 +305,11 @@ class FilesWriter(Writer):
 
     def create(self, resource: Resource) -> LiveResource | None:
         path = self.target / relative_path(resource.address)
-        if path.exists():
+        if os.path.lexists(path):
             raise ConflictError(f"{resource.address}: the file {path} appeared since the plan", hint="plan again")
         data, _ = render_file(resource, self._scope(resource), self.provenance)
         if not self.dry_run:
-            _atomic_write(path, data, exclusive=True)
+            _atomic_write(path, data, exclusive=True, root=self.root)
         return None
 
     def update(self, resource: Resource, live: LiveResource) -> LiveResource | None:
@@ -292,7 +317,7 @@ class FilesWriter(Writer):
         self._check(path, live)
         data, _ = render_file(resource, self._scope(resource), self.provenance)
         if not self.dry_run:
-            _atomic_write(path, data)
+            _atomic_write(path, data, root=self.root)
         return None
 
     def delete(self, live: LiveResource) -> None:
@@ -300,7 +325,11 @@ class FilesWriter(Writer):
         self._check(path, live)
         if self.dry_run:
             return
-        path.unlink()
+        try:
+            with directory_fd(self.root, path.parent.relative_to(self.root).parts) as folder:
+                os.unlink(path.name, dir_fd=folder)
+        except UnsafeFile as exc:
+            raise _refused(exc) from None
         _prune_empty_dirs(path.parent, self.target)
 
 
@@ -316,10 +345,16 @@ def _prune_empty_dirs(folder: Path, stop: Path) -> None:
         folder = folder.parent
 
 
-def _atomic_write(path: Path, data: bytes, *, exclusive: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically; an OS error (disk full, EIO, permissions) is a BackendError."""
+def _atomic_write(path: Path, data: bytes, *, exclusive: bool = False, root: Path | None = None) -> None:
+    """Write ``data`` to ``path`` atomically, following no link below ``root`` (default: ``path``'s folder).
+
+    An OS error (disk full, EIO, permissions) is a BackendError naming the file; a link or special
+    file in the way is refused the same way (:func:`_refused`).
+    """
     try:
-        _write_bytes(path, data, exclusive=exclusive)
+        _write_bytes(path, data, exclusive=exclusive, root=root)
+    except UnsafeFile as exc:
+        raise _refused(exc) from None
     except OSError as exc:
         raise BackendError(
             f"cannot write {path}: {exc.strerror or exc}",
@@ -327,16 +362,52 @@ def _atomic_write(path: Path, data: bytes, *, exclusive: bool = False) -> None:
         ) from None
 
 
-def _write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+#: The characters of a temporary file's random part (``_TEMPORARY`` matches them).
+_RANDOM = string.ascii_letters + string.digits + "_"
+
+
+def _write_bytes(path: Path, data: bytes, *, exclusive: bool = False, root: Path | None = None) -> None:
+    """Write a temporary file beside ``path``, then rename it over ``path`` (or link it, when ``exclusive``).
+
+    The folder is reached from ``root`` one component at a time without following a link (and made
+    when missing), and every step is relative to its descriptor: a symlinked ``deploy/`` or a link in
+    the chain is refused, and a link at ``path`` itself is replaced, never written through. Files are
+    created with mode 0666 less the umask, like any generator's output.
+    """
+    if root is None:
+        path.parent.mkdir(parents=True, exist_ok=True)  # no root given: only the last folder is checked
+    top = root if root is not None else path.parent
+    try:
+        parts = path.parent.relative_to(top).parts
+    except ValueError:
+        raise UnsafeFile(str(path), f"is outside {top}, where this backend writes") from None
     for attempt in range(5):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        written = False
         try:
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-            break
+            with directory_fd(top, parts, create=True) as folder:
+                fd, tmp = _temporary(folder, path.name)
+                written = True  # the folder holds the temporary file now: no delete can prune it
+                _finish(folder, fd, tmp, path, data, exclusive=exclusive)
+                return
         except FileNotFoundError:
-            # A parallel delete pruned the folder, empty until now, between mkdir and mkstemp: make it again.
-            if attempt == 4:
+            # A parallel delete pruned a folder, empty until now, between its mkdir and its open, or
+            # after it was opened (the temporary file's create fails): make the chain again.
+            if written or attempt == 4:
                 raise
+
+
+def _temporary(folder: int, name: str) -> tuple[int, str]:
+    """A new temporary file ``.<name>.<8 random characters>.tmp`` in ``folder`` (created exclusively)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        tmp = f".{name}.{''.join(secrets.choice(_RANDOM) for _ in range(8))}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666, dir_fd=folder), tmp
+        except FileExistsError:
+            continue
+
+
+def _finish(folder: int, fd: int, tmp: str, path: Path, data: bytes, *, exclusive: bool) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -344,15 +415,15 @@ def _write_bytes(path: Path, data: bytes, *, exclusive: bool = False) -> None:
             os.fsync(handle.fileno())
         if exclusive:
             try:
-                os.link(tmp, path)
+                os.link(tmp, path.name, src_dir_fd=folder, dst_dir_fd=folder, follow_symlinks=False)
             except FileExistsError:
                 raise ConflictError(f"the file {path} appeared while writing", hint="plan again") from None
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=folder)
         else:
-            os.replace(tmp, path)
+            os.replace(tmp, path.name, src_dir_fd=folder, dst_dir_fd=folder)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+            os.unlink(tmp, dir_fd=folder)
         raise
 
 
@@ -473,7 +544,9 @@ class FilesBackend(Backend):
         self.spec = spec
         self._compiler = compiler
         self.root = manifest_dir
-        self.target = (manifest_dir / str(spec.settings.get("path", "deploy"))).resolve()
+        # Only the manifest's directory is resolved: the path below it (relative, no '..': the manifest
+        # checks it) is walked without following links by the reader and the writer.
+        self.target = manifest_dir.resolve() / os.path.normpath(str(spec.settings.get("path", "deploy")))
         self.state_dir = manifest_dir / ".flowplan" / spec.name
         self.provenance = provenance
         self.scope = scope
@@ -482,24 +555,31 @@ class FilesBackend(Backend):
         return self._compiler
 
     def reader(self) -> FilesReader:
-        return FilesReader(self.target)
+        return FilesReader(self.target, root=self.root.resolve())
 
     def writer(self, dry_run: bool = False) -> FilesWriter:
         if not dry_run:
             self.clean_leftovers()  # apply holds the lock: temporary files here were left by a killed apply
-        return FilesWriter(self.target, self.scope, self.provenance, dry_run)
+        return FilesWriter(self.target, self.scope, self.provenance, dry_run, root=self.root.resolve())
 
     def leftovers(self) -> list[Path]:  # type: ignore[override]
         """Temporary files a killed apply left (its atomic writes' ``.NAME.XXXXXXXX.tmp``), here and in .flowplan/."""
         found: list[Path] = []
-        for folder in (self.target, self.state_dir):
-            if folder.is_dir():
+        root = self.root.resolve()
+        for folder in (self.target, root / self.state_dir.relative_to(self.root)):
+            try:
+                with directory_fd(root, folder.relative_to(root).parts):
+                    pass
+            except (OSError, ValueError):
+                continue  # missing, or reached through a link: nothing of ours to list or remove there
+            for where, _, names in os.walk(folder):  # never into a linked folder
                 found.extend(
-                    p
-                    for p in folder.rglob(".*.tmp")
-                    if _TEMPORARY.fullmatch(p.name)
-                    and ".lock." not in p.name  # a racer's lock: not ours
-                    and p.is_file()
+                    Path(where, name)
+                    for name in names
+                    if _TEMPORARY.fullmatch(name)
+                    and ".lock." not in name  # a racer's lock: not ours
+                    and os.path.isfile(os.path.join(where, name))
+                    and not os.path.islink(os.path.join(where, name))
                 )
         return sorted(found)
 
@@ -530,7 +610,9 @@ class FilesBackend(Backend):
 
     def operator(self) -> FilesOperator:
         """Branch listings; runs and triggers are refused (see :mod:`backends.files_operate`)."""
-        return FilesOperator(self.spec.name, self.describe(), self.target, self.state_dir, JsonFileInventory)
+        return FilesOperator(
+            self.spec.name, self.describe(), self.target, self.state_dir, JsonFileInventory, root=self.root.resolve()
+        )
 
     def describe(self) -> str:
         try:

@@ -23,6 +23,7 @@ import yaml
 from planner.contract import Scope
 from planner.errors import BackendError
 from planner.resources import Address, Resource
+from planner.safe_files import UnsafeFile, directory_fd, kind_problem
 
 __all__ = [
     "BODY_DIGEST_KEY",
@@ -178,14 +179,46 @@ def proven_owner(data: bytes) -> dict[str, Any] | None:
     return owner
 
 
-def walk_files(top: str) -> Iterator[tuple[str, str]]:
-    """(path relative to ``top``, full path) of every ``.yaml`` file, in a stable order."""
-    for root, dirs, names in os.walk(top):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        prefix = "" if root == top else os.path.relpath(root, top) + os.sep
-        for name in sorted(names):
-            if name.endswith(".yaml") and not name.startswith("."):
-                yield prefix + name, os.path.join(root, name)
+def walk_files(top: str, *, root: str | None = None) -> Iterator[tuple[str, str]]:
+    """(path relative to ``top``, full path) of every ``.yaml`` file, in a stable order.
+
+    Nothing is followed: :class:`~planner.safe_files.UnsafeFile` is raised for a symlink on the way
+    from ``root`` (default ``top``) to ``top``, a symlinked folder below ``top``, or a ``.yaml`` entry
+    that is not a regular file (a symlink, a FIFO, a device). Dot-files and dot-folders are skipped,
+    and so are other entries (they are never read). Nothing is yielded when ``top`` does not exist.
+    """
+    base = root if root is not None else top
+    below = os.path.relpath(top, base)
+    try:
+        with directory_fd(base, "" if below == "." else below):
+            pass
+    except FileNotFoundError:
+        return
+    yield from _walk(top, "")
+
+
+def _walk(folder: str, prefix: str) -> Iterator[tuple[str, str]]:
+    """Files of ``folder`` first, then its sub-folders, each sorted by name (the order ``os.walk`` gave)."""
+    with os.scandir(folder) as entries:
+        listed = sorted(entries, key=lambda e: e.name)
+    folders = []
+    for entry in listed:
+        if entry.name.startswith("."):
+            continue
+        if entry.is_symlink():
+            if entry.name.endswith(".yaml") or entry.is_dir():
+                raise UnsafeFile(entry.path, kind_problem(entry.stat(follow_symlinks=False).st_mode))
+            continue
+        if entry.is_dir(follow_symlinks=False):
+            if entry.name.endswith(".yaml"):  # where a rendered file would be: never a folder
+                raise UnsafeFile(entry.path, kind_problem(entry.stat(follow_symlinks=False).st_mode))
+            folders.append(entry)
+        elif entry.name.endswith(".yaml"):
+            if not entry.is_file(follow_symlinks=False):
+                raise UnsafeFile(entry.path, kind_problem(entry.stat(follow_symlinks=False).st_mode))
+            yield prefix + entry.name, entry.path
+    for entry in folders:
+        yield from _walk(entry.path, prefix + entry.name + os.sep)
 
 
 def version_of(data: bytes) -> str:

@@ -13,11 +13,10 @@ either its inventory file or files carrying its markers exist).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from backends.files_format import split_file
+from backends.files_format import split_file, walk_files
 from planner.contract import (
     BranchInfo,
     FlowTarget,
@@ -32,6 +31,8 @@ from planner.contract import (
 from planner.contract import (
     RollbackWriter as ContractRollbackWriter,
 )
+from planner.errors import BackendError
+from planner.safe_files import UnsafeFile, read_regular
 
 __all__ = ["FilesOperator"]
 
@@ -40,7 +41,14 @@ class FilesOperator:
     """The :class:`~planner.contract.Operator` of a ``type: files`` backend."""
 
     def __init__(
-        self, name: str, where: str, target: Path, state_dir: Path, inventory_at: Callable[[Path], Inventory]
+        self,
+        name: str,
+        where: str,
+        target: Path,
+        state_dir: Path,
+        inventory_at: Callable[[Path], Inventory],
+        *,
+        root: Path | None = None,
     ) -> None:
         """``name``: the backend's in the manifest; ``where``: its directory, for messages; ``target``: the
         rendered files; ``state_dir``: the inventories, one per branch, each opened by ``inventory_at``."""
@@ -49,6 +57,8 @@ class FilesOperator:
         self.target = target
         self.state_dir = state_dir
         self.inventory_at = inventory_at
+        #: Below this folder no link is followed on the way to ``target`` (the manifest's directory).
+        self.root = root if root is not None else target
 
     def _no_runs(self, what: str) -> NotSupported:
         return NotSupported(
@@ -110,19 +120,12 @@ class FilesOperator:
     def _marked(self, project: str) -> dict[str, int]:
         """Rendered files per branch whose owner header names ``project`` (and this backend)."""
         counts: dict[str, int] = {}
-        target = self.target
-        if not target.is_dir():
-            return counts
-        for root, dirs, names in os.walk(target):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for name in sorted(names):
-                if not name.endswith(".yaml") or name.startswith("."):
-                    continue
+        try:
+            for _, path in walk_files(str(self.target), root=str(self.root)):
                 try:
-                    with open(Path(root, name), "rb") as handle:
-                        head = handle.read(4096)
+                    head = read_regular(path, limit=4095)
                 except OSError:
-                    continue
+                    continue  # removed since the walk
                 owner, _, _ = split_file(head)
                 if not owner or owner.get("project") != project:
                     continue
@@ -131,4 +134,10 @@ class FilesOperator:
                     continue
                 branch = str(owner.get("branch", ""))
                 counts[branch] = counts.get(branch, 0) + 1
+        except UnsafeFile as exc:
+            raise BackendError(
+                f"refusing {exc}",
+                hint="the files backend reads only regular files and folders below the manifest's directory; "
+                "replace the link or special file with a regular one (or remove it)",
+            ) from None
         return counts

@@ -44,6 +44,7 @@ from yaml.resolver import Resolver
 
 from planner import heap
 from planner.errors import Location, ManifestError, Problem
+from planner.safe_files import read_regular
 
 #: Largest input accepted; a manifest of 10,000 realistic flows is about 6 MiB.
 MAX_BYTES = 8 * 1024 * 1024
@@ -230,9 +231,12 @@ _ESCAPE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def read_limited(path: str | os.PathLike[str]) -> bytes:
-    """A file's bytes, reading at most one byte past :data:`MAX_BYTES` (``/dev/zero`` must not fill memory)."""
-    with open(path, "rb") as handle:
-        return handle.read(MAX_BYTES + 1)
+    """A file's bytes, reading at most one byte past :data:`MAX_BYTES`.
+
+    Only a regular file is read (:func:`planner.safe_files.read_regular`): a symlink, FIFO or device
+    raises :class:`~planner.safe_files.UnsafeFile`, an ``OSError`` saying what it is.
+    """
+    return read_regular(path, limit=MAX_BYTES)
 
 
 def decode(raw: bytes, file: str) -> str:

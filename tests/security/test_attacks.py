@@ -105,7 +105,7 @@ def test_a_secret_too_short_to_mask_is_refused_and_names_stay_intact(tmp_path: P
 # --------------------------------------------------------------------------- hostile files
 
 
-@attack("hostile files: a symlinked deploy/ must not send writes outside the repository")
+@attack("hostile files: a symlinked deploy/ must not send writes outside the repository", fixed=True)
 def test_a_symlinked_deploy_folder_is_refused_and_nothing_is_written_outside(tmp_path: Path) -> None:
     project = _project(tmp_path)
     outside = tmp_path / "outside"
@@ -116,7 +116,7 @@ def test_a_symlinked_deploy_folder_is_refused_and_nothing_is_written_outside(tmp
     assert result.code == 1 and "deploy" in result.err
 
 
-@attack("hostile files: a .yaml symlink to /dev/zero in deploy/ must not run plan out of memory")
+@attack("hostile files: a .yaml symlink to /dev/zero in deploy/ must not run plan out of memory", fixed=True)
 def test_a_device_in_deploy_is_refused_with_its_path(tmp_path: Path) -> None:
     project = _project(tmp_path)
     (project.root / "deploy").mkdir()
@@ -125,7 +125,7 @@ def test_a_device_in_deploy_is_refused_with_its_path(tmp_path: Path) -> None:
     assert result.returncode == 1 and "evil.yaml" in result.stderr and "Traceback" not in result.stderr
 
 
-@attack("hostile files: a FIFO in deploy/ must not hang plan")
+@attack("hostile files: a FIFO in deploy/ must not hang plan", fixed=True)
 def test_a_fifo_in_deploy_is_refused_at_once(tmp_path: Path) -> None:
     project = _project(tmp_path)
     (project.root / "deploy").mkdir()
@@ -134,14 +134,14 @@ def test_a_fifo_in_deploy_is_refused_at_once(tmp_path: Path) -> None:
     assert result.returncode == 1 and "pipe.yaml" in result.stderr
 
 
-@attack("hostile files: a FIFO as flows.yaml must not hang validate")
+@attack("hostile files: a FIFO as flows.yaml must not hang validate", fixed=True)
 def test_a_fifo_as_the_manifest_is_refused_at_once(tmp_path: Path) -> None:
     os.mkfifo(tmp_path / "flows.yaml")
     result = _cli(tmp_path, "validate")
     assert result.returncode == 1 and "flows.yaml" in result.stderr and "regular file" in result.stderr
 
 
-@attack("hostile files: a symlink at a desired name must not print the file it points to (plan --adopt)")
+@attack("hostile files: a symlink at a desired name must not print the file it points to (plan --adopt)", fixed=True)
 def test_a_symlink_at_a_desired_name_is_never_followed(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert project.run("apply", "--auto-approve").code == 0
@@ -154,7 +154,7 @@ def test_a_symlink_at_a_desired_name_is_never_followed(tmp_path: Path) -> None:
     assert "c3VwZXJzZWNyZXQ=" not in result.out + result.err
 
 
-@attack("hostile files: plan --out must not follow a planted symlink or leave the plan world-readable")
+@attack("hostile files: plan --out must not follow a planted symlink or leave the plan world-readable", fixed=True)
 def test_plan_out_never_follows_a_planted_symlink(tmp_path: Path) -> None:
     project = _project(tmp_path)
     victim = tmp_path / "victim.txt"
@@ -165,6 +165,108 @@ def test_plan_out_never_follows_a_planted_symlink(tmp_path: Path) -> None:
     assert victim.read_text() == "operator data\n"
     saved = project.root / "plan.bin"
     assert not saved.is_symlink() and (saved.stat().st_mode & 0o077) == 0
+
+
+@attack("hostile files: a var file that is a FIFO or /dev/zero must be refused at once, naming it", fixed=True)
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_var_file_that_is_a_fifo_or_a_device_is_refused(tmp_path: Path, kind: str) -> None:
+    project = _project(tmp_path)
+    var_file = project.root / "prod.yaml"
+    if kind == "fifo":
+        os.mkfifo(var_file)
+    else:
+        var_file.symlink_to("/dev/zero")
+    result = _cli(project.root, "plan", "--var-file", "prod.yaml", memory=2 * 1024**3)
+    assert result.returncode == 1 and "prod.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+@attack("hostile files: a symlink in deploy/'s folder chain must not send an apply's writes outside", fixed=True)
+def test_a_symlinked_folder_inside_deploy_is_refused(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (folder,) = {p.parent for p in (project.root / "deploy").rglob("*.yaml")}
+    for path in folder.iterdir():
+        path.unlink()
+    folder.rmdir()
+    folder.symlink_to(outside)
+    result = project.run("apply", "--auto-approve")
+    assert list(outside.iterdir()) == []
+    assert result.code == 1 and folder.name in result.err and "symbolic link" in result.err
+
+
+@attack("hostile files: a hard link in deploy/ to a file outside must not let apply change that file", fixed=True)
+def test_a_hard_link_in_deploy_is_replaced_not_written_through(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    (target,) = [p for p in (project.root / "deploy").rglob("*.yaml") if "WorkflowTemplate" in p.read_text()]
+    outside = tmp_path / "operator.yaml"
+    outside.write_bytes(target.read_bytes())
+    target.unlink()
+    os.link(outside, target)
+    before = outside.read_bytes()
+    project.edit("image: busybox", "image: busybox:2")
+    assert project.run("apply", "--auto-approve").code == 0
+    assert outside.read_bytes() == before and b"busybox:2" in target.read_bytes()
+
+
+@attack("hostile files: a folder at a desired file's name must be refused with its path, not a traceback", fixed=True)
+def test_a_folder_at_a_desired_name_is_refused(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    (target,) = [p for p in (project.root / "deploy").rglob("*.yaml") if "WorkflowTemplate" in p.read_text()]
+    target.unlink()
+    target.mkdir()
+    result = project.run("plan")
+    assert result.code == 1 and target.name in result.err and "Traceback" not in result.err
+
+
+@attack(
+    "hostile files: a files backend path that climbs out of the repository (`path: ../x`) must be refused", fixed=True
+)
+@pytest.mark.parametrize("path", ["../outside", "/tmp/flowplan-outside", "deploy/../../outside"])
+def test_a_deploy_path_that_climbs_out_is_refused(tmp_path: Path, path: str) -> None:
+    project = _project(tmp_path)
+    project.edit("{type: files}", f"{{type: files, path: {json.dumps(path)}}}")
+    result = project.run("apply", "--auto-approve")
+    assert result.code == 1 and "backends.local.path" in result.err
+    assert not (tmp_path / "outside").exists() and not Path("/tmp/flowplan-outside").exists()
+
+
+@attack("hostile files: a FIFO planted as .flowplan/'s inventory file must not hang plan")
+def test_a_fifo_as_the_inventory_is_refused_at_once(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    (inventory,) = (project.root / ".flowplan").rglob("*.json")
+    inventory.unlink()
+    os.mkfifo(inventory)
+    result = _cli(project.root, "plan")
+    assert result.returncode == 1 and inventory.name in result.stderr
+
+
+@attack("hostile files: an inventory symlinked to a file outside must not be read through the link")
+def test_a_symlinked_inventory_is_refused(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    (inventory,) = (project.root / ".flowplan").rglob("*.json")
+    outside = tmp_path / "elsewhere.json"
+    outside.write_bytes(inventory.read_bytes())
+    inventory.unlink()
+    inventory.symlink_to(outside)
+    result = project.run("plan")
+    assert result.code == 1 and inventory.name in result.err and "symbolic link" in result.err
+
+
+@attack("hostile files: a symlinked .flowplan/ must not send the inventory and lock writes outside")
+def test_a_symlinked_state_folder_is_refused_and_nothing_is_written_outside(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (project.root / ".flowplan").symlink_to(outside)
+    result = project.run("apply", "--auto-approve")
+    assert list(outside.iterdir()) == []
+    assert result.code == 1 and ".flowplan" in result.err
 
 
 # --------------------------------------------------------------------------- names and scopes
@@ -205,7 +307,8 @@ def test_inventories_of_different_scopes_never_share_a_name(tmp_path: Path) -> N
 
 
 @attack(
-    "saved plans: `show` of a tampered plan (field diffs edited, checksum recomputed) must display what apply writes"
+    "saved plans: `show` of a tampered plan (field diffs edited, checksum recomputed) must display what apply writes",
+    fixed=True,
 )
 def test_show_renders_what_apply_would_write_not_stored_diffs(tmp_path: Path) -> None:
     project = _project(tmp_path)

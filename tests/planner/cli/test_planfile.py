@@ -85,3 +85,27 @@ def test_other_files_are_not_plans(tmp_path: Path) -> None:
     other.write_text("not json")
     with pytest.raises(StalePlanError, match="does not parse"):
         read_plan_file(str(other))
+
+
+def test_a_saved_plan_shows_exactly_what_the_plan_showed(tmp_path: Path) -> None:
+    """The field diffs a saved plan shows are derived from its bodies again; they equal the plan's own."""
+    project = Project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    drifted = sorted((tmp_path / "deploy").rglob("*.yaml"))[0]
+    drifted.write_text(drifted.read_text().replace("recsys", "recsys-x", 1))
+    planned = project.run("plan", "--out", "plan.bin", "--var", "image_tag=2027.1.0", "--adopt")
+    assert planned.code == 0
+    stored = json.loads((tmp_path / "plan.bin").read_text())["payload"]["plan"]["changes"]
+    assert sum(len(change.get("field_diffs", [])) for change in stored) > 1
+    shown = project.run("show", "plan.bin")
+    assert shown.code == 0 and shown.out == planned.out
+
+
+def test_plan_out_never_loosens_an_existing_files_mode(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    existing = tmp_path / "plan.bin"
+    existing.write_text("old\n")
+    existing.chmod(0o400)
+    assert project.run("plan", "--out", "plan.bin").code == 0
+    assert os.stat(existing).st_mode & 0o777 == 0o400
+    assert read_plan_file(str(existing)).plan.changes
