@@ -60,6 +60,7 @@ __all__ = [
     "Failure",
     "Kind",
     "Kube",
+    "MalformedAnswer",
     "MissingKindsError",
     "RetryPolicy",
 ]
@@ -331,8 +332,48 @@ class Kube:
         finally:
             with contextlib.suppress(Exception):
                 resp.release_conn()
-        decoded = orjson.loads(data) if data else {}  # listings of thousands of objects: 2x json
-        return decoded if isinstance(decoded, dict) else {}
+        return self._decode(verb, kind, namespace, name, resp, data)
+
+    def _decode(
+        self, verb: str, kind: Kind, namespace: str, name: str | None, resp: Any, data: bytes
+    ) -> dict[str, Any]:
+        """The JSON object a 2xx answer carries, or a :class:`MalformedAnswer` naming the call.
+
+        A proxy, a captive portal or a broken API server can answer 200 with an HTML
+        page, a truncated body or JSON of another shape; read as "nothing there", a
+        listing would plan to create everything again, so anything but a JSON object
+        (with a list under ``items`` for a listing) is an error, never retried.
+        """
+        if not data:
+            if verb in ("list", "get"):
+                raise self.malformed(verb, kind, namespace, name, resp, "an empty body")
+            return {}
+        try:
+            decoded = orjson.loads(data)  # listings of thousands of objects: 2x json
+        except orjson.JSONDecodeError as exc:
+            raise self.malformed(verb, kind, namespace, name, resp, f"a body that is not JSON ({exc})") from None
+        if not isinstance(decoded, dict):
+            found = type(decoded).__name__
+            raise self.malformed(verb, kind, namespace, name, resp, f"JSON {found} where an object belongs")
+        if verb == "list" and not isinstance(decoded.get("items", []), builtins.list):
+            raise self.malformed(verb, kind, namespace, name, resp, "a listing whose items are not a list")
+        return decoded
+
+    def malformed(
+        self, verb: str, kind: Kind, namespace: str, name: str | None, resp: Any, what: str
+    ) -> MalformedAnswer:
+        """The error for a 2xx answer flowplan cannot read: the call, the status, the content type, the size."""
+        headers = getattr(resp, "headers", None) or {}
+        content_type = str(headers.get("Content-Type") or "no Content-Type")
+        size = len(getattr(resp, "data", b"") or b"")
+        target = f"{kind.qualified} {namespace}/{name}" if name else f"{kind.qualified} in namespace {namespace!r}"
+        return MalformedAnswer(
+            f"{verb} {target} on {self.where()}: the API server answered HTTP {getattr(resp, 'status', '?')} "
+            f"({content_type}, {size} bytes) with {what}",
+            hint="something between flowplan and the Kubernetes API (a proxy, a load balancer, a login page) "
+            "answered instead of the API server, or the server is broken; check the kubeconfig's server "
+            "(`kubectl cluster-info`) and try again",
+        )
 
     #: Query parameter names of the keyword arguments the generated API classes take.
     _QUERY = {
@@ -558,6 +599,10 @@ class Kube:
             f"{verb} {target} on {where} was refused ({failure.describe()})",
             hint="the message above is the API server's; fix what it names in the manifest or the cluster",
         )
+
+
+class MalformedAnswer(BackendError):
+    """A 2xx answer whose body is not the JSON object the API promises (HTML, truncated, another shape)."""
 
 
 class _Expired(TransientError):

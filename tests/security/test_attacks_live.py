@@ -23,7 +23,10 @@ BODIES = {
 }
 
 
-@attack("malformed answers: a 200 answer with truncated JSON or an HTML body must be a backend error naming the call")
+@attack(
+    "malformed answers: a 200 answer with truncated JSON or an HTML body must be a backend error naming the call",
+    fixed=True,
+)
 @pytest.mark.parametrize("what", sorted(BODIES))
 def test_a_garbled_listing_is_a_backend_error_naming_the_call(cluster: Cluster, what: str) -> None:
     body, content_type = BODIES[what]
@@ -36,7 +39,7 @@ def test_a_garbled_listing_is_a_backend_error_naming_the_call(cluster: Cluster, 
     assert "cronworkflows" in result.text.lower() and content_type in result.text
 
 
-@attack("malformed answers: a garbled Lease create must not leave the lock held until its TTL")
+@attack("malformed answers: a garbled Lease create must not leave the lock held until its TTL", fixed=True)
 def test_a_garbled_lease_create_does_not_leave_the_lock_held(cluster: Cluster) -> None:
     cluster.proxy.rules.append(
         FaultRule(Respond(201, b"<html>oops</html>", (("Content-Type", "text/html"),)), key="create leases", times=1)
@@ -49,3 +52,25 @@ def test_a_garbled_lease_create_does_not_leave_the_lock_held(cluster: Cluster) -
     held = lock.current()
     assert held is None or held.pid == LockInfo.here().pid  # released, or recognised as ours and taken again
     assert cluster.apply().code == 0
+
+
+WRONG_SHAPES = {
+    "a JSON list": b"[]",
+    "items that are not a list": b'{"kind": "CronWorkflowList", "metadata": {}, "items": {"a": 1}}',
+    "an empty body": b"",
+}
+
+
+@attack(
+    "malformed answers: a 200 listing of valid JSON in the wrong shape must be a backend error, not an empty cluster",
+    fixed=True,
+)
+@pytest.mark.parametrize("what", sorted(WRONG_SHAPES))
+def test_a_listing_of_the_wrong_shape_is_a_backend_error(cluster: Cluster, what: str) -> None:
+    cluster.proxy.rules.append(
+        FaultRule(Respond(200, WRONG_SHAPES[what], (("Content-Type", "application/json"),)), key="list cronworkflows")
+    )
+    result = cluster.flowplan("plan")
+    assert result.code == 1, result.text
+    assert "unexpectedly" not in result.text and "Traceback" not in result.text
+    assert "cronworkflows" in result.text.lower() and "application/json" in result.text
