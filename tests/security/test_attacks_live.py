@@ -7,11 +7,15 @@ type, never crash, and never leave its lock held because it could not read its o
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from planner.contract import LockInfo
 from tests.backends.argo.test_live_support import Cluster, cluster
+from tests.backends.stepfunctions.helpers import TINY, Workspace
 from tests.security.conftest import attack
+from tests.support.aws_fixtures import AwsEnv
 from tests.support.proxy import FaultRule, Respond
 
 __all__ = ["cluster"]
@@ -74,3 +78,36 @@ def test_a_listing_of_the_wrong_shape_is_a_backend_error(cluster: Cluster, what:
     assert result.code == 1, result.text
     assert "unexpectedly" not in result.text and "Traceback" not in result.text
     assert "cronworkflows" in result.text.lower() and "application/json" in result.text
+
+
+AWS_BODIES = {
+    "truncated JSON": (b'{"stateMachines": [', "application/x-amz-json-1.0"),
+    "an HTML page": (b"<html><body>502 Bad Gateway</body></html>", "text/html"),
+    "a JSON list": (b"[]", "application/x-amz-json-1.0"),
+}
+
+
+@attack(
+    "malformed answers: a 200 AWS answer with truncated JSON, an HTML body or a JSON list must be a backend error "
+    "naming the operation",
+    fixed=True,
+)
+@pytest.mark.parametrize("what", sorted(AWS_BODIES))
+def test_a_garbled_aws_answer_is_a_backend_error_naming_the_operation(aws: AwsEnv, tmp_path: Path, what: str) -> None:
+    body, content_type = AWS_BODIES[what]
+    aws.proxy.rules.append(FaultRule(Respond(200, body, (("Content-Type", content_type),)), key="tag:GetResources"))
+    result = Workspace(tmp_path, aws, TINY).run("plan")
+    assert result.code == 1, result.text
+    assert "unexpectedly" not in result.text and "Traceback" not in result.text
+    assert "tag:GetResources" in result.text and content_type in result.text
+
+
+@attack("local configuration: a missing AWS profile named by $AWS_PROFILE must be named in the error", fixed=True)
+def test_a_missing_aws_profile_from_the_environment_is_named(
+    aws: AwsEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "nobody-here")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    result = Workspace(tmp_path, aws, TINY).run("plan")
+    assert result.code == 1 and "Traceback" not in result.text
+    assert "'nobody-here' named by $AWS_PROFILE" in result.text and "None" not in result.text, result.text
