@@ -1,12 +1,18 @@
-"""Attacks that need a live API: malformed answers from a server (issue 19), on the Kubernetes API test server.
+"""Attacks that need a live API or a real child process (issue 19), on the Kubernetes API test server and moto.
 
 A compromised or broken endpoint (or a proxy in the way) answers 200 with a body that is not what
 the API promises. flowplan must report that as a backend error naming the call and the content
 type, never crash, and never leave its lock held because it could not read its own create.
+
+The repository (the manifest, its var files, the flow files) does not decide where the operator's
+credentials go or what runs with them: a kubeconfig, context, endpoint or ``verify_tls: false`` it
+names is used only with the operator's opt-in, credential commands run only from the operator's
+kubeconfig, and a Metaflow flow compiled during ``plan`` sees none of the CI's tokens.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -111,3 +117,65 @@ def test_a_missing_aws_profile_from_the_environment_is_named(
     result = Workspace(tmp_path, aws, TINY).run("plan")
     assert result.code == 1 and "Traceback" not in result.text
     assert "'nobody-here' named by $AWS_PROFILE" in result.text and "None" not in result.text, result.text
+
+
+ENV_DUMPING_FLOW = """\
+import json, os
+
+with open({out!r}, "w") as handle:
+    json.dump(dict(os.environ), handle)
+
+from metaflow import FlowSpec, step
+
+
+class DumpFlow(FlowSpec):
+    @step
+    def start(self):
+        self.next(self.end)
+
+    @step
+    def end(self):
+        pass
+
+
+if __name__ == "__main__":
+    DumpFlow()
+"""
+
+#: What the operator's CI environment holds that a flow file (the pull request's code) must never see.
+OPERATOR_SECRETS = {
+    "GITHUB_TOKEN": "ghp_operator0000000000000000000000000000",
+    "KUBECONFIG": "/operator/.kube/config",
+    "AWS_ACCESS_KEY_ID": "AKIAOPERATOR00000000",
+    "AWS_SECRET_ACCESS_KEY": "operator-secret-key",
+    "AWS_SESSION_TOKEN": "operator-session-token",
+    "VAULT_TOKEN": "hvs.operator",
+}
+
+
+@attack(
+    "what the repository decides: a Metaflow flow file compiled during plan must not see the CI's tokens", fixed=True
+)
+def test_a_metaflow_flow_compiled_during_plan_sees_no_credentials(
+    aws: AwsEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backends.metaflow.compile import cache_clear
+    from tests.backends.metaflow.conftest import Workspace as FlowWorkspace
+    from tests.backends.metaflow.conftest import argo_backend, make_bucket, manifest, metaflow_flow
+
+    root = tmp_path / "repo"
+    (root / "flows" / "dump").mkdir(parents=True)
+    seen = tmp_path / "seen.json"
+    (root / "flows" / "dump" / "dump_flow.py").write_text(ENV_DUMPING_FLOW.format(out=str(seen)))
+    make_bucket(aws)
+    for key, value in OPERATOR_SECRETS.items():
+        monkeypatch.setenv(key, value)
+    workspace = FlowWorkspace(root, aws)
+    workspace.write(manifest(argo_backend(aws), {"dump": metaflow_flow("dump")}))
+    cache_clear()
+    result = workspace.flowplan("plan")
+    assert result.code == 0, result.text
+    environment = json.loads(seen.read_text())
+    assert set(OPERATOR_SECRETS) & set(environment) == set()
+    assert not [key for key in environment if key.startswith("AWS_")]
+    assert not set(OPERATOR_SECRETS.values()) & set(environment.values())
