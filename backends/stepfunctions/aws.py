@@ -36,10 +36,12 @@ from planner.contract import remember_credential
 from planner.errors import BackendError, FlowplanError, TransientError
 
 __all__ = [
+    "ALLOW_MANIFEST_CONNECTION",
     "Aws",
     "AwsError",
     "AwsOptions",
     "AwsTransientError",
+    "manifest_connection_allowed",
 ]
 
 log = logging.getLogger("flowplan.stepfunctions")
@@ -76,6 +78,15 @@ _HINT_CREDENTIALS = (
     "give flowplan AWS credentials the standard way: `aws sso login` (with AWS_PROFILE or `profile:` on the "
     "backend), AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or the role of the CI job or instance"
 )
+
+
+#: The operator's opt-in to the manifest's ``endpoint_url`` and ``verify_tls: false`` (see backend.py).
+ALLOW_MANIFEST_CONNECTION = "FLOWPLAN_ALLOW_MANIFEST_CONNECTION"
+
+
+def manifest_connection_allowed() -> bool:
+    """Whether the operator lets the manifest choose the AWS endpoint and TLS verification."""
+    return os.environ.get(ALLOW_MANIFEST_CONNECTION, "").strip().lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)

@@ -179,3 +179,100 @@ def test_a_metaflow_flow_compiled_during_plan_sees_no_credentials(
     assert set(OPERATOR_SECRETS) & set(environment) == set()
     assert not [key for key in environment if key.startswith("AWS_")]
     assert not set(OPERATOR_SECRETS.values()) & set(environment.values())
+
+
+ARGO_MANIFEST = """\
+version: 1
+project: sec
+backends:
+  cluster:
+    type: argo
+    kubeconfig: {kubeconfig}
+    {extra}
+    argo: {{namespace: ml}}
+flows:
+  greet:
+    image: busybox
+    steps:
+      start: {{command: [echo, hi]}}
+"""
+
+
+def _argo_plan(root: Path, kubeconfig: Path, extra: str = "") -> tuple[int, str]:
+    import contextlib
+    import io
+
+    from planner.cli import run
+
+    manifest = root / "flows.yaml"
+    manifest.write_text(ARGO_MANIFEST.format(kubeconfig=kubeconfig, extra=extra))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run(["plan", "-f", str(manifest)])
+    return code, out.getvalue() + err.getvalue()
+
+
+@attack(
+    "what the repository decides: an allowed manifest kubeconfig still never runs an exec or auth-provider command",
+    fixed=True,
+)
+@pytest.mark.parametrize("user", ["exec", "auth-provider"])
+def test_an_allowed_manifest_kubeconfig_never_runs_a_credential_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, user: str
+) -> None:
+    marker = tmp_path / "pwned"
+    command = f"touch {marker}"
+    users = {
+        "exec": {
+            "exec": {"apiVersion": "client.authentication.k8s.io/v1beta1", "command": "sh", "args": ["-c", command]}
+        },
+        "auth-provider": {
+            "auth-provider": {"name": "gcp", "config": {"cmd-path": f"sh -c '{command}'", "cmd-args": ""}}
+        },
+    }
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
+        "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "c",
+        "users": [{"name": "u", "user": users[user]}],
+    }
+    (tmp_path / "repo").mkdir()
+    kubeconfig = tmp_path / "repo" / "kubeconfig.yaml"
+    kubeconfig.write_text(json.dumps(config))
+    monkeypatch.setenv("FLOWPLAN_ALLOW_MANIFEST_CONNECTION", "1")
+    code, text = _argo_plan(tmp_path / "repo", kubeconfig)
+    assert not marker.exists()
+    assert code == 1 and "runs a credential command" in text and "Traceback" not in text, text
+
+
+@attack("local configuration: a kubeconfig that is not YAML must be a clear error naming the file", fixed=True)
+def test_a_kubeconfig_that_is_not_yaml_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "repo").mkdir()
+    broken = tmp_path / "kubeconfig"
+    broken.write_text("apiVersion: v1\nclusters: [\n  {name: c: d\n")
+    monkeypatch.delenv("FLOWPLAN_ALLOW_MANIFEST_CONNECTION")
+    monkeypatch.setenv("KUBECONFIG", str(broken))
+    code, text = _argo_plan(tmp_path / "repo", tmp_path / "unused")
+    assert code == 1 and "unexpectedly" not in text, text
+    assert str(broken) in text and "not a usable kubeconfig" in text
+
+
+@attack(
+    "what the repository decides: an endpoint_url (even from a var file) or verify_tls: false must not choose where "
+    "the operator's AWS credentials go",
+    fixed=True,
+)
+def test_the_manifests_aws_endpoint_is_ignored_without_the_operators_opt_in(
+    aws: AwsEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLOWPLAN_ALLOW_MANIFEST_CONNECTION")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws.url)  # the operator's own AWS configuration
+    text = TINY.replace("    endpoint_url:", "    verify_tls: false\n    endpoint_url:")
+    workspace = Workspace(tmp_path, aws, text, endpoint_url="http://127.0.0.1:9")
+    result = workspace.run("plan")
+    assert result.code == 0, result.text
+    assert "ignored endpoint_url: http://127.0.0.1:9, verify_tls: false from the manifest" in result.text
+    assert "FLOWPLAN_ALLOW_MANIFEST_CONNECTION=1" in result.text
+    assert aws.proxy.counts(), "the operator's endpoint was not used"
