@@ -22,6 +22,8 @@ from tests.backends.argo.test_live_support import Cluster, cluster
 from tests.backends.stepfunctions.helpers import TINY, Workspace
 from tests.security.conftest import attack
 from tests.support.aws_fixtures import AwsEnv
+from tests.support.fixtures import K8sEnv
+from tests.support.kubeconfig import write_kubeconfig
 from tests.support.proxy import FaultRule, Respond
 
 __all__ = ["cluster"]
@@ -276,3 +278,26 @@ def test_the_manifests_aws_endpoint_is_ignored_without_the_operators_opt_in(
     assert "ignored endpoint_url: http://127.0.0.1:9, verify_tls: false from the manifest" in result.text
     assert "FLOWPLAN_ALLOW_MANIFEST_CONNECTION=1" in result.text
     assert aws.proxy.counts(), "the operator's endpoint was not used"
+
+
+@attack(
+    "what the repository decides: a kubeconfig, context or verify_tls: false in the manifest must not choose the "
+    "cluster the operator's credentials go to",
+    fixed=True,
+)
+def test_the_manifests_kubeconfig_is_ignored_without_the_operators_opt_in(
+    k8s: K8sEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    attacker = write_kubeconfig(tmp_path / "repo" / "kubeconfig.yaml", "https://127.0.0.1:9", "stolen?")
+    monkeypatch.delenv("FLOWPLAN_ALLOW_MANIFEST_CONNECTION")
+    monkeypatch.setenv("KUBECONFIG", str(k8s.kubeconfig_path))
+    code, text = _argo_plan(tmp_path / "repo", attacker, "context: evil\n    verify_tls: false")
+    assert code == 0, text
+    assert f"ignored kubeconfig: {attacker}, context: evil, verify_tls: false from the manifest" in text
+    assert "FLOWPLAN_ALLOW_MANIFEST_CONNECTION=1" in text
+    assert k8s.url in text and "TLS NOT VERIFIED" not in text
+
+    monkeypatch.delenv("KUBECONFIG")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    code, text = _argo_plan(tmp_path / "repo", attacker)
+    assert code == 1 and "no kubeconfig found" in text and "was ignored" in text, text
