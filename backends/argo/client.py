@@ -593,6 +593,13 @@ class Kube:
             )
         if failure.missing_type:
             return missing_kinds_error([kind], where)
+        if failure.status is not None and 300 <= failure.status <= 399:
+            return BackendError(
+                f"{verb} {target} on {where}: the server answered with a redirect ({failure.describe()}); "
+                "flowplan follows no redirect, so no answer (and no token) goes to another host",
+                hint="the Kubernetes API never redirects these calls: check the kubeconfig's server address and "
+                "anything in between (a proxy, a load balancer, a login page)",
+            )
         if failure.status == 409:
             return ConflictError(f"{target}: {failure.message}", hint="run flowplan plan again, then apply")
         return BackendError(

@@ -233,7 +233,9 @@ class Connection:
         hook = getattr(cfg, "refresh_api_key_hook", None)
         if hook is not None:
             cfg.refresh_api_key_hook = _at_most_every(REFRESH_SECONDS, hook)
-        cfg.retries = False  # flowplan retries itself; see the module docstring
+        # flowplan retries itself (see the module docstring). urllib3's Retry(False) also follows no redirect: a
+        # 3xx comes back as it is (an error naming the call), so no answer from another host is ever read.
+        cfg.retries = False
         cfg.connection_pool_maxsize = self.pool_size
         self.server = str(cfg.host)
         api_client = k8s.ApiClient(configuration=cfg)

@@ -12,8 +12,11 @@ kubeconfig, and a Metaflow flow compiled during ``plan`` sees none of the CI's t
 
 from __future__ import annotations
 
+import http.server
 import json
+import threading
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -301,3 +304,40 @@ def test_the_manifests_kubeconfig_is_ignored_without_the_operators_opt_in(
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     code, text = _argo_plan(tmp_path / "repo", attacker)
     assert code == 1 and "no kubeconfig found" in text and "was ignored" in text, text
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    """Another host: records every request (and its Authorization header) and answers an empty listing."""
+
+    seen: ClassVar[list[tuple[str, str | None]]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        body = b'{"kind": "CronWorkflowList", "metadata": {}, "items": []}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@attack("malformed answers: a redirect to another host must not be followed (with or without the token)", fixed=True)
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_from_the_api_server_is_not_followed(cluster: Cluster, status: int) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Recorder.seen.clear()
+    try:
+        location = f"http://127.0.0.1:{server.server_address[1]}/apis/argoproj.io/v1alpha1/cronworkflows"
+        cluster.proxy.rules.append(FaultRule(Respond(status, b"", (("Location", location),)), key="list cronworkflows"))
+        result = cluster.flowplan("plan")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _Recorder.seen == []
+    assert result.code == 1 and "Traceback" not in result.text and "unexpectedly" not in result.text
+    assert "follows no redirect" in result.text and "cronworkflows" in result.text.lower(), result.text
