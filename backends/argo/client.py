@@ -36,6 +36,7 @@ import builtins
 import contextlib
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -73,6 +74,10 @@ FIELD_MANAGER = "flowplan"
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 #: Objects per LIST page.
 PAGE_SIZE = 500
+#: The most bytes flowplan reads from one answer: a page of PAGE_SIZE large Argo objects stays far below it.
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+#: The variable that changes :data:`MAX_ANSWER_BYTES`.
+MAX_ANSWER_ENV = "FLOWPLAN_MAX_ANSWER_BYTES"
 
 T = TypeVar("T")
 
@@ -293,6 +298,8 @@ class Kube:
         self.sleep = sleep
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
+        #: The most bytes one answer may carry (``$FLOWPLAN_MAX_ANSWER_BYTES``, default :data:`MAX_ANSWER_BYTES`).
+        self.max_answer_bytes = _max_answer_bytes()
         self._rng = random.Random()
 
     # -- one attempt ------------------------------------------------------------------
@@ -328,11 +335,31 @@ class Kube:
             listing["_continue"] = cont
         resp = self._request(verb, kind, namespace, name, body, write, listing)
         try:
-            data = resp.data
+            data = self._read(verb, kind, namespace, name, resp)
         finally:
             with contextlib.suppress(Exception):
                 resp.release_conn()
         return self._decode(verb, kind, namespace, name, resp, data)
+
+    def _read(self, verb: str, kind: Kind, namespace: str, name: str | None, resp: Any) -> bytes:
+        """The answer's body, at most :attr:`max_answer_bytes` of it (a hostile server cannot fill the memory)."""
+        limit = self.max_answer_bytes
+        declared = str((getattr(resp, "headers", None) or {}).get("Content-Length") or "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(verb, kind, namespace, name, f"announced {int(declared)} bytes")
+        data = bytes(resp.read(limit + 1) or b"")
+        if len(data) > limit:
+            raise self._too_large(verb, kind, namespace, name, "sent more")
+        return data
+
+    def _too_large(self, verb: str, kind: Kind, namespace: str, name: str | None, what: str) -> MalformedAnswer:
+        target = f"{kind.qualified} {namespace}/{name}" if name else f"{kind.qualified} in namespace {namespace!r}"
+        return MalformedAnswer(
+            f"{verb} {target} on {self.where()}: the answer {what} than flowplan reads from one call "
+            f"({self.max_answer_bytes} bytes); it stopped reading",
+            hint=f"a page of {PAGE_SIZE} objects is far smaller; check what answers at the kubeconfig's server, or "
+            f"raise {MAX_ANSWER_ENV} if the objects really are that large",
+        )
 
     def _decode(
         self, verb: str, kind: Kind, namespace: str, name: str | None, resp: Any, data: bytes
@@ -346,26 +373,26 @@ class Kube:
         """
         if not data:
             if verb in ("list", "get"):
-                raise self.malformed(verb, kind, namespace, name, resp, "an empty body")
+                raise self.malformed(verb, kind, namespace, name, resp, data, "an empty body")
             return {}
         try:
             decoded = orjson.loads(data)  # listings of thousands of objects: 2x json
         except orjson.JSONDecodeError as exc:
-            raise self.malformed(verb, kind, namespace, name, resp, f"a body that is not JSON ({exc})") from None
+            raise self.malformed(verb, kind, namespace, name, resp, data, f"a body that is not JSON ({exc})") from None
         if not isinstance(decoded, dict):
             found = type(decoded).__name__
-            raise self.malformed(verb, kind, namespace, name, resp, f"JSON {found} where an object belongs")
+            raise self.malformed(verb, kind, namespace, name, resp, data, f"JSON {found} where an object belongs")
         if verb == "list" and not isinstance(decoded.get("items", []), builtins.list):
-            raise self.malformed(verb, kind, namespace, name, resp, "a listing whose items are not a list")
+            raise self.malformed(verb, kind, namespace, name, resp, data, "a listing whose items are not a list")
         return decoded
 
     def malformed(
-        self, verb: str, kind: Kind, namespace: str, name: str | None, resp: Any, what: str
+        self, verb: str, kind: Kind, namespace: str, name: str | None, resp: Any, data: bytes, what: str
     ) -> MalformedAnswer:
         """The error for a 2xx answer flowplan cannot read: the call, the status, the content type, the size."""
         headers = getattr(resp, "headers", None) or {}
         content_type = str(headers.get("Content-Type") or "no Content-Type")
-        size = len(getattr(resp, "data", b"") or b"")
+        size = len(data)
         target = f"{kind.qualified} {namespace}/{name}" if name else f"{kind.qualified} in namespace {namespace!r}"
         return MalformedAnswer(
             f"{verb} {target} on {self.where()}: the API server answered HTTP {getattr(resp, 'status', '?')} "
@@ -644,6 +671,11 @@ def missing_kinds_error(kinds: list[Kind], where: str) -> MissingKindsError:
         kinds=kinds,
         where=where,
     )
+
+
+def _max_answer_bytes() -> int:
+    value = os.environ.get(MAX_ANSWER_ENV, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else MAX_ANSWER_BYTES
 
 
 def _host(url: str | None) -> str:

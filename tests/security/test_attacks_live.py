@@ -341,3 +341,15 @@ def test_a_redirect_from_the_api_server_is_not_followed(cluster: Cluster, status
     assert _Recorder.seen == []
     assert result.code == 1 and "Traceback" not in result.text and "unexpectedly" not in result.text
     assert "follows no redirect" in result.text and "cronworkflows" in result.text.lower(), result.text
+
+
+@attack("malformed answers: a huge answer must be refused after a bounded read, not read into memory", fixed=True)
+def test_a_huge_answer_is_refused_after_a_bounded_read(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLOWPLAN_MAX_ANSWER_BYTES", str(64 * 1024))
+    padding = "x" * (256 * 1024)
+    body = f'{{"kind": "CronWorkflowList", "metadata": {{}}, "items": [], "padding": "{padding}"}}'.encode()
+    cluster.proxy.rules.append(FaultRule(Respond(200, body), key="list cronworkflows"))
+    result = cluster.flowplan("plan")
+    assert result.code == 1 and "Traceback" not in result.text and "unexpectedly" not in result.text
+    assert "cronworkflows" in result.text and "65536 bytes" in result.text, result.text
+    assert "FLOWPLAN_MAX_ANSWER_BYTES" in result.text
