@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import shutil
 import threading
 from pathlib import Path
 from typing import ClassVar
@@ -353,3 +354,52 @@ def test_a_huge_answer_is_refused_after_a_bounded_read(cluster: Cluster, monkeyp
     assert result.code == 1 and "Traceback" not in result.text and "unexpectedly" not in result.text
     assert "cronworkflows" in result.text and "65536 bytes" in result.text, result.text
     assert "FLOWPLAN_MAX_ANSWER_BYTES" in result.text
+
+
+class _S3Recorder(http.server.BaseHTTPRequestHandler):
+    """A host of the manifest author's: records each request and its Authorization header, answers 404."""
+
+    seen: ClassVar[list[tuple[str, str | None]]] = []
+
+    def do_HEAD(self) -> None:
+        self.seen.append((self.path, self.headers.get("Authorization")))
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_HEAD
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@attack(
+    "what the repository decides: a Metaflow s3_endpoint_url in the manifest must not receive the operator's signed "
+    "S3 requests without the opt-in",
+    fixed=False,
+)
+def test_a_manifests_metaflow_s3_endpoint_gets_no_signed_request_without_the_opt_in(
+    aws: AwsEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from backends.metaflow.compile import cache_clear
+    from tests.backends.metaflow.conftest import FLOWS, argo_backend, make_bucket, manifest, metaflow_flow
+    from tests.backends.metaflow.conftest import Workspace as FlowWorkspace
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _S3Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _S3Recorder.seen.clear()
+    root = tmp_path / "repo"
+    (root / "flows").mkdir(parents=True)
+    shutil.copytree(FLOWS / "linear", root / "flows" / "linear")
+    make_bucket(aws)
+    monkeypatch.delenv("FLOWPLAN_ALLOW_MANIFEST_CONNECTION")
+    workspace = FlowWorkspace(root, aws)
+    backend = argo_backend(aws, s3_endpoint_url=f"http://127.0.0.1:{server.server_address[1]}")
+    workspace.write(manifest(backend, {"linear": metaflow_flow("linear")}))
+    cache_clear()
+    try:
+        result = workspace.flowplan("plan")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _S3Recorder.seen == [], result.text
