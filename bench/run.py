@@ -159,6 +159,8 @@ def _child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env.update(servers.AWS_ENV)
     env.update({"FLOWPLAN_GIT_COMMIT": "0" * 40, "NO_COLOR": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    # the generated manifests name the benchmark's own kubeconfig and endpoint: the operator's opt-in
+    env["FLOWPLAN_ALLOW_MANIFEST_CONNECTION"] = "1"
     env.pop("FLOWPLAN_DEBUG", None)
     env.update(extra or {})
     return env

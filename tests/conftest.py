@@ -22,3 +22,6 @@ def _stable_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITHUB_SHA", raising=False)
     monkeypatch.delenv("FLOWPLAN_DEBUG", raising=False)
     os.environ.pop("CI_COMMIT_SHA", None)
+    # The test manifests name their own kubeconfig and endpoint (the operator's opt-in; its default is tested
+    # in tests/security).
+    monkeypatch.setenv("FLOWPLAN_ALLOW_MANIFEST_CONNECTION", "1")

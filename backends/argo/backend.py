@@ -113,12 +113,14 @@ class ArgoBackend(Backend):
 
     def warnings(self) -> tuple[str, ...]:
         """What the plan should say about this backend's transport."""
+        ignored = self.connection.settings.warnings()
         if not self.connection.settings.verify_tls:
             return (
+                *ignored,
                 f"backend {self.spec.name!r}: verify_tls is false, so the API server's TLS certificate is not "
                 "checked; anyone on the network path can read and change what flowplan sends",
             )
-        return ()
+        return ignored
 
     def operator(self) -> ArgoOperator:
         """Runs, trigger plumbing, manual runs and branch listings (see :mod:`backends.argo.operate`)."""

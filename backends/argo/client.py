@@ -36,6 +36,7 @@ import builtins
 import contextlib
 import json
 import logging
+import os
 import random
 import threading
 import time
@@ -60,6 +61,7 @@ __all__ = [
     "Failure",
     "Kind",
     "Kube",
+    "MalformedAnswer",
     "MissingKindsError",
     "RetryPolicy",
 ]
@@ -72,6 +74,10 @@ FIELD_MANAGER = "flowplan"
 DEFAULT_TIMEOUT: tuple[float, float] = (5.0, 30.0)
 #: Objects per LIST page.
 PAGE_SIZE = 500
+#: The most bytes flowplan reads from one answer: a page of PAGE_SIZE large Argo objects stays far below it.
+MAX_ANSWER_BYTES = 256 * 1024 * 1024
+#: The variable that changes :data:`MAX_ANSWER_BYTES`.
+MAX_ANSWER_ENV = "FLOWPLAN_MAX_ANSWER_BYTES"
 
 T = TypeVar("T")
 
@@ -292,6 +298,8 @@ class Kube:
         self.sleep = sleep
         self.counts: Counter[str] = Counter()
         self._counts_lock = threading.Lock()
+        #: The most bytes one answer may carry (``$FLOWPLAN_MAX_ANSWER_BYTES``, default :data:`MAX_ANSWER_BYTES`).
+        self.max_answer_bytes = _max_answer_bytes()
         self._rng = random.Random()
 
     # -- one attempt ------------------------------------------------------------------
@@ -327,12 +335,72 @@ class Kube:
             listing["_continue"] = cont
         resp = self._request(verb, kind, namespace, name, body, write, listing)
         try:
-            data = resp.data
+            data = self._read(verb, kind, namespace, name, resp)
         finally:
             with contextlib.suppress(Exception):
                 resp.release_conn()
-        decoded = orjson.loads(data) if data else {}  # listings of thousands of objects: 2x json
-        return decoded if isinstance(decoded, dict) else {}
+        return self._decode(verb, kind, namespace, name, resp, data)
+
+    def _read(self, verb: str, kind: Kind, namespace: str, name: str | None, resp: Any) -> bytes:
+        """The answer's body, at most :attr:`max_answer_bytes` of it (a hostile server cannot fill the memory)."""
+        limit = self.max_answer_bytes
+        declared = str((getattr(resp, "headers", None) or {}).get("Content-Length") or "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(verb, kind, namespace, name, f"announced {int(declared)} bytes")
+        data = bytes(resp.read(limit + 1) or b"")
+        if len(data) > limit:
+            raise self._too_large(verb, kind, namespace, name, "sent more")
+        return data
+
+    def _too_large(self, verb: str, kind: Kind, namespace: str, name: str | None, what: str) -> MalformedAnswer:
+        target = f"{kind.qualified} {namespace}/{name}" if name else f"{kind.qualified} in namespace {namespace!r}"
+        return MalformedAnswer(
+            f"{verb} {target} on {self.where()}: the answer {what} than flowplan reads from one call "
+            f"({self.max_answer_bytes} bytes); it stopped reading",
+            hint=f"a page of {PAGE_SIZE} objects is far smaller; check what answers at the kubeconfig's server, or "
+            f"raise {MAX_ANSWER_ENV} if the objects really are that large",
+        )
+
+    def _decode(
+        self, verb: str, kind: Kind, namespace: str, name: str | None, resp: Any, data: bytes
+    ) -> dict[str, Any]:
+        """The JSON object a 2xx answer carries, or a :class:`MalformedAnswer` naming the call.
+
+        A proxy, a captive portal or a broken API server can answer 200 with an HTML
+        page, a truncated body or JSON of another shape; read as "nothing there", a
+        listing would plan to create everything again, so anything but a JSON object
+        (with a list under ``items`` for a listing) is an error, never retried.
+        """
+        if not data:
+            if verb in ("list", "get"):
+                raise self.malformed(verb, kind, namespace, name, resp, data, "an empty body")
+            return {}
+        try:
+            decoded = orjson.loads(data)  # listings of thousands of objects: 2x json
+        except orjson.JSONDecodeError as exc:
+            raise self.malformed(verb, kind, namespace, name, resp, data, f"a body that is not JSON ({exc})") from None
+        if not isinstance(decoded, dict):
+            found = type(decoded).__name__
+            raise self.malformed(verb, kind, namespace, name, resp, data, f"JSON {found} where an object belongs")
+        if verb == "list" and not isinstance(decoded.get("items", []), builtins.list):
+            raise self.malformed(verb, kind, namespace, name, resp, data, "a listing whose items are not a list")
+        return decoded
+
+    def malformed(
+        self, verb: str, kind: Kind, namespace: str, name: str | None, resp: Any, data: bytes, what: str
+    ) -> MalformedAnswer:
+        """The error for a 2xx answer flowplan cannot read: the call, the status, the content type, the size."""
+        headers = getattr(resp, "headers", None) or {}
+        content_type = str(headers.get("Content-Type") or "no Content-Type")
+        size = len(data)
+        target = f"{kind.qualified} {namespace}/{name}" if name else f"{kind.qualified} in namespace {namespace!r}"
+        return MalformedAnswer(
+            f"{verb} {target} on {self.where()}: the API server answered HTTP {getattr(resp, 'status', '?')} "
+            f"({content_type}, {size} bytes) with {what}",
+            hint="something between flowplan and the Kubernetes API (a proxy, a load balancer, a login page) "
+            "answered instead of the API server, or the server is broken; check the kubeconfig's server "
+            "(`kubectl cluster-info`) and try again",
+        )
 
     #: Query parameter names of the keyword arguments the generated API classes take.
     _QUERY = {
@@ -552,6 +620,13 @@ class Kube:
             )
         if failure.missing_type:
             return missing_kinds_error([kind], where)
+        if failure.status is not None and 300 <= failure.status <= 399:
+            return BackendError(
+                f"{verb} {target} on {where}: the server answered with a redirect ({failure.describe()}); "
+                "flowplan follows no redirect, so no answer (and no token) goes to another host",
+                hint="the Kubernetes API never redirects these calls: check the kubeconfig's server address and "
+                "anything in between (a proxy, a load balancer, a login page)",
+            )
         if failure.status == 409:
             return ConflictError(f"{target}: {failure.message}", hint="run flowplan plan again, then apply")
         if failure.status == 404 and failure.details.get("kind") == "namespaces":
@@ -566,6 +641,10 @@ class Kube:
             f"{verb} {target} on {where} was refused ({failure.describe()})",
             hint="the message above is the API server's; fix what it names in the manifest or the cluster",
         )
+
+
+class MalformedAnswer(BackendError):
+    """A 2xx answer whose body is not the JSON object the API promises (HTML, truncated, another shape)."""
 
 
 class _Expired(TransientError):
@@ -600,6 +679,11 @@ def missing_kinds_error(kinds: list[Kind], where: str) -> MissingKindsError:
         kinds=kinds,
         where=where,
     )
+
+
+def _max_answer_bytes() -> int:
+    value = os.environ.get(MAX_ANSWER_ENV, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else MAX_ANSWER_BYTES
 
 
 def _host(url: str | None) -> str:

@@ -18,10 +18,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 from planner.contract import remember_credential
 from planner.errors import BackendError
 
-__all__ = ["POOL_SIZE", "SERVICE_ACCOUNT_TOKEN", "ClusterSettings", "Connection"]
+__all__ = [
+    "ALLOW_MANIFEST_CONNECTION",
+    "POOL_SIZE",
+    "SERVICE_ACCOUNT_TOKEN",
+    "ClusterSettings",
+    "Connection",
+    "manifest_connection_allowed",
+]
 
 log = logging.getLogger("flowplan.argo")
 
@@ -29,6 +38,15 @@ log = logging.getLogger("flowplan.argo")
 POOL_SIZE = 64
 #: Where a pod finds its service-account token (the in-cluster auto-detection looks here).
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+#: The operator's opt-in to connection settings named by the manifest (see :meth:`ClusterSettings.from_settings`).
+ALLOW_MANIFEST_CONNECTION = "FLOWPLAN_ALLOW_MANIFEST_CONNECTION"
+
+
+def manifest_connection_allowed() -> bool:
+    """Whether the operator lets the manifest choose the kubeconfig, context and TLS verification."""
+    return os.environ.get(ALLOW_MANIFEST_CONNECTION, "").strip().lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -42,21 +60,55 @@ class ClusterSettings:
     verify_tls: bool = True
     #: Relative kubeconfig paths are read from the manifest's directory, like the files backend's ``path``.
     base_dir: Path = field(default_factory=Path)
+    #: The manifest's connection settings left unused because the operator did not allow them.
+    ignored: tuple[str, ...] = ()
 
     @classmethod
     def from_settings(cls, backend: str, settings: Mapping[str, Any], base_dir: Path) -> ClusterSettings:
+        """The settings to use; the manifest's ``kubeconfig``, ``context`` and ``verify_tls: false`` only when allowed.
+
+        The manifest is the pull request's: a kubeconfig it names may carry an ``exec``
+        credential plugin (which the official client runs while loading it) and a
+        server of the author's choosing that would receive the operator's token. So
+        unless :data:`ALLOW_MANIFEST_CONNECTION` is set, those settings are set aside
+        (and listed in ``ignored`` for the plan to say so) and the operator's
+        ``$KUBECONFIG`` or default kubeconfig is used.
+        """
+
         def text(key: str) -> str | None:
             value = settings.get(key)
             return str(value) if value not in (None, "") else None
 
         in_cluster = settings.get("in_cluster")
+        kubeconfig, context = text("kubeconfig"), text("context")
+        verify_tls = settings.get("verify_tls") is not False
+        ignored: list[str] = []
+        if not manifest_connection_allowed():
+            if kubeconfig is not None:
+                ignored.append(f"kubeconfig: {kubeconfig}")
+            if context is not None:
+                ignored.append(f"context: {context}")
+            if not verify_tls:
+                ignored.append("verify_tls: false")
+            kubeconfig, context, verify_tls = None, None, True
         return cls(
             backend=backend,
-            kubeconfig=text("kubeconfig"),
-            context=text("context"),
+            kubeconfig=kubeconfig,
+            context=context,
             in_cluster=bool(in_cluster) if in_cluster is not None else None,
-            verify_tls=settings.get("verify_tls") is not False,
+            verify_tls=verify_tls,
             base_dir=base_dir,
+            ignored=tuple(ignored),
+        )
+
+    def warnings(self) -> tuple[str, ...]:
+        """One line for the plan when the manifest's connection settings were set aside."""
+        if not self.ignored:
+            return ()
+        return (
+            f"backend {self.backend!r}: ignored {', '.join(self.ignored)} from the manifest (the repository does not "
+            f"choose the cluster or its credentials); using $KUBECONFIG or ~/.kube/config. To use the manifest's "
+            f"settings, the operator sets {ALLOW_MANIFEST_CONNECTION}=1",
         )
 
 
@@ -138,17 +190,21 @@ class Connection:
             self.context = None
         else:
             if path is None:
-                raise BackendError(
-                    f"backend {s.backend!r}: no kubeconfig found at {source}",
-                    hint="point backends.NAME.kubeconfig or $KUBECONFIG at a kubeconfig file, or run flowplan in a "
-                    "pod (in_cluster: true)",
-                )
+                hint = "point $KUBECONFIG at a kubeconfig file, or run flowplan in a pod (in_cluster: true)"
+                if s.ignored:
+                    hint += (
+                        f"; the manifest's {', '.join(s.ignored)} was ignored (the operator allows it with "
+                        f"{ALLOW_MANIFEST_CONNECTION}=1)"
+                    )
+                raise BackendError(f"backend {s.backend!r}: no kubeconfig found at {source}", hint=hint)
             self.context = self._pick_context(path, source)
+            if s.kubeconfig:
+                self._refuse_commands(path, source)
             try:
                 k8s_config.load_kube_config(
                     config_file=path, context=self.context, client_configuration=cfg, persist_config=False
                 )
-            except (ConfigException, OSError, ValueError, TypeError) as exc:
+            except (ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
                 raise BackendError(
                     f"backend {s.backend!r}: cannot use context {self.context!r} of {source}: {exc}",
                     hint="check the kubeconfig with `kubectl config view --minify --context CONTEXT`",
@@ -177,7 +233,9 @@ class Connection:
         hook = getattr(cfg, "refresh_api_key_hook", None)
         if hook is not None:
             cfg.refresh_api_key_hook = _at_most_every(REFRESH_SECONDS, hook)
-        cfg.retries = False  # flowplan retries itself; see the module docstring
+        # flowplan retries itself (see the module docstring). urllib3's Retry(False) also follows no redirect: a
+        # 3xx comes back as it is (an error naming the call), so no answer from another host is ever read.
+        cfg.retries = False
         cfg.connection_pool_maxsize = self.pool_size
         self.server = str(cfg.host)
         api_client = k8s.ApiClient(configuration=cfg)
@@ -192,9 +250,11 @@ class Connection:
 
         try:
             contexts, current = k8s_config.list_kube_config_contexts(config_file=path)
-        except (ConfigException, OSError, ValueError, TypeError, AttributeError) as exc:
+        except (ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as exc:
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise BackendError(
-                f"backend {self.settings.backend!r}: {source} is not a usable kubeconfig ({exc})",
+                f"backend {self.settings.backend!r}: {source} is not a usable kubeconfig "
+                f"({type(exc).__name__}: {first_line})",
                 hint="check it with `kubectl config view`",
             ) from None
         names = sorted(str(c.get("name")) for c in contexts or [])
@@ -212,6 +272,34 @@ class Connection:
                 hint=f"set backends.NAME.context to one of: {', '.join(names) or '(none)'}",
             )
         return str(current["name"])
+
+    def _refuse_commands(self, path: str, source: str) -> None:
+        """Refuse a manifest-named kubeconfig whose user runs a command (``exec``, an ``auth-provider``'s ``cmd-path``).
+
+        The official client runs them while loading the kubeconfig; a path the
+        manifest names is the repository's choice even when the operator allowed
+        it, and only the operator's own kubeconfig may run commands.
+        """
+        try:
+            with open(path, encoding="utf-8") as handle:
+                config = yaml.safe_load(handle)
+        except (OSError, ValueError, yaml.YAMLError) as exc:
+            raise BackendError(
+                f"backend {self.settings.backend!r}: {source} is not a usable kubeconfig ({type(exc).__name__})",
+                hint="check it with `kubectl config view`",
+            ) from None
+        contexts = {str(c.get("name")): c.get("context") or {} for c in _dicts(config, "contexts")}
+        user_name = (contexts.get(str(self.context)) or {}).get("user")
+        for user in _dicts(config, "users"):
+            settings = user.get("user") or {}
+            if user.get("name") != user_name or not isinstance(settings, dict):
+                continue
+            if settings.get("exec") or settings.get("auth-provider"):
+                raise BackendError(
+                    f"backend {self.settings.backend!r}: user {user_name!r} of {source} runs a credential command "
+                    "(exec or auth-provider); flowplan runs such commands only from the operator's kubeconfig",
+                    hint="point $KUBECONFIG at this kubeconfig instead of naming it in the manifest",
+                )
 
     # -- description ------------------------------------------------------------------
 
@@ -267,6 +355,12 @@ def _at_most_every(seconds: float, hook: Callable[[Any], None]) -> Callable[[Any
         configuration.refresh_api_key_hook = throttled
 
     return throttled
+
+
+def _dicts(config: Any, key: str) -> list[dict[str, Any]]:
+    """The mappings in the kubeconfig's list ``key`` (anything else in it skipped)."""
+    items = config.get(key) if isinstance(config, dict) else None
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
 def _in_pod() -> bool:

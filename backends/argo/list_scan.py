@@ -228,6 +228,7 @@ def _list(request: ListRequest) -> tuple[list[_Pending], Counter[str]]:
     """Every requested pair's owned objects, listed with the parent's client settings."""
     cluster = dict(request["cluster"])
     cluster["base_dir"] = Path(cluster["base_dir"])
+    cluster["ignored"] = tuple(cluster.get("ignored") or ())
     kube = Kube(
         Connection(ClusterSettings(**cluster)),
         retry=RetryPolicy(**request["retry"]) if request.get("retry") else DEFAULT_RETRY,

@@ -44,6 +44,7 @@ __all__ = [
     "Package",
     "cache_clear",
     "compile_flows",
+    "compile_only",
     "metaflow_branch",
     "run_driver",
 ]
@@ -53,6 +54,17 @@ DRIVER = Path(__file__).with_name("_driver.py")
 _DEFAULT_SUFFIXES = (".py", ".R", ".RDS")
 #: Seconds one compile group may take before flowplan gives up on it.
 COMPILE_TIMEOUT = float(os.environ.get("FLOWPLAN_METAFLOW_TIMEOUT", "900"))
+
+#: What a compile process keeps of the environment flowplan built for it (besides the flow's own ``metaflow.env``).
+#: A flow file is the repository's code and runs during ``plan``: it sees no token, no kubeconfig, no
+#: ``GITHUB_TOKEN``, and no AWS credentials when nothing in the compile talks to AWS.
+_COMPILE_KEEPS = re.compile(
+    r"^(PATH|HOME|LANG|LC_ALL|LC_CTYPE|TMPDIR|TZ|PYTHONHASHSEED|PYTHONDONTWRITEBYTECODE|PYTHONNOUSERSITE"
+    r"|METAFLOW_[A-Z0-9_]+|SSL_CERT_FILE|REQUESTS_CA_BUNDLE)$"
+)
+#: Added for a Step Functions target: Metaflow's compile reads the job queue from AWS Batch
+#: (``describe_job_queues``, see _driver.py), so that compile needs the operator's AWS settings.
+_AWS = re.compile(r"^AWS_[A-Z0-9_]+$")
 
 _cache: dict[str, CompiledFlow] = {}
 _cache_lock = threading.Lock()
@@ -289,6 +301,18 @@ def run_driver(mode: str, spec: dict[str, Any], env: Mapping[str, str], python: 
     return status
 
 
+def compile_only(env: Mapping[str, str], flow_env: Mapping[str, str], settings: MetaflowSettings) -> dict[str, str]:
+    """``env`` cut down to what a compile needs: :data:`_COMPILE_KEEPS`, the flow's own ``metaflow.env``, and
+    the AWS variables only for a Step Functions target (whose compile calls AWS Batch)."""
+
+    def kept(key: str) -> bool:
+        if key in flow_env or _COMPILE_KEEPS.match(key):
+            return True
+        return settings.target == "stepfunctions" and bool(_AWS.match(key))
+
+    return {key: value for key, value in env.items() if kept(key)}
+
+
 def _run_group(group: list[_Job], settings: MetaflowSettings) -> list[CompiledFlow | Problem]:
     workdir = Path(tempfile.mkdtemp(prefix="compile-", dir=_root()))
     home = workdir / "metaflow-home"
@@ -298,7 +322,7 @@ def _run_group(group: list[_Job], settings: MetaflowSettings) -> list[CompiledFl
         out = workdir / f"flow-{index}"
         out.mkdir()
         specs.append({**job.spec, "id": job.flow.name, "out": str(out)})
-    env = compile_environment(group[0].env, str(home), settings)
+    env = compile_only(compile_environment(group[0].env, str(home), settings), group[0].env, settings)
     started = time.monotonic()
     status = run_driver(
         "compile",

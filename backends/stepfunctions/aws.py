@@ -22,7 +22,9 @@ carrying AWS's error code for the caller to handle. Never a traceback.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
@@ -33,7 +35,14 @@ from planner import __version__
 from planner.contract import remember_credential
 from planner.errors import BackendError, FlowplanError, TransientError
 
-__all__ = ["Aws", "AwsError", "AwsOptions", "AwsTransientError"]
+__all__ = [
+    "ALLOW_MANIFEST_CONNECTION",
+    "Aws",
+    "AwsError",
+    "AwsOptions",
+    "AwsTransientError",
+    "manifest_connection_allowed",
+]
 
 log = logging.getLogger("flowplan.stepfunctions")
 
@@ -69,6 +78,15 @@ _HINT_CREDENTIALS = (
     "give flowplan AWS credentials the standard way: `aws sso login` (with AWS_PROFILE or `profile:` on the "
     "backend), AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or the role of the CI job or instance"
 )
+
+
+#: The operator's opt-in to the manifest's ``endpoint_url`` and ``verify_tls: false`` (see backend.py).
+ALLOW_MANIFEST_CONNECTION = "FLOWPLAN_ALLOW_MANIFEST_CONNECTION"
+
+
+def manifest_connection_allowed() -> bool:
+    """Whether the operator lets the manifest choose the AWS endpoint and TLS verification."""
+    return os.environ.get(ALLOW_MANIFEST_CONNECTION, "").strip().lower() in ("1", "true", "yes")
 
 
 @dataclass(frozen=True)
@@ -121,6 +139,44 @@ class AwsTransientError(AwsError, TransientError):
     """Throttling, 5xx or a dropped connection that outlived its retries."""
 
 
+class MalformedAnswer(Exception):
+    """A 2xx answer of a JSON protocol whose body is not a JSON object (raised before botocore parses it)."""
+
+    def __init__(self, status: int, content_type: str, size: int, what: str) -> None:
+        super().__init__(f"HTTP {status} ({content_type}, {size} bytes) with {what}")
+        self.status = status
+
+
+def _check_answer(operation_model: Any, response_dict: Mapping[str, Any], **_: Any) -> None:
+    """Refuse a 2xx answer that is not a JSON object before botocore reads it as "nothing there".
+
+    botocore's JSON parsers turn a body that does not decode into ``{"message": body}``:
+    an HTML page from a proxy answering a listing would read as "no state machines",
+    and the plan would create everything again. Empty bodies stay allowed (deletes,
+    tag calls answer with one).
+    """
+    status = response_dict.get("status_code")
+    if not isinstance(status, int) or not 200 <= status <= 299 or operation_model.has_streaming_output:
+        return
+    # what botocore speaks with this endpoint (a model may list several protocols; CBOR bodies are not checked)
+    service = operation_model.service_model
+    protocol = getattr(service, "resolved_protocol", None) or service.metadata.get("protocol")
+    if protocol not in ("json", "rest-json"):
+        return
+    body = response_dict.get("body") or b""
+    if not body.strip():
+        return
+    headers = response_dict.get("headers") or {}
+    content_type = str(headers.get("content-type") or "no Content-Type")
+    try:
+        decoded = json.loads(body)
+    except ValueError as exc:
+        raise MalformedAnswer(status, content_type, len(body), f"a body that is not JSON ({exc})") from None
+    if not isinstance(decoded, dict):
+        found = type(decoded).__name__
+        raise MalformedAnswer(status, content_type, len(body), f"JSON {found} where an object belongs")
+
+
 class Aws:
     """One boto3 session and its clients for one backend; safe to share between threads."""
 
@@ -157,9 +213,17 @@ class Aws:
                 remember_credential(value)
 
     def _no_profile(self) -> BackendError:
+        """The profile named by the manifest's ``profile:`` or else by ``$AWS_PROFILE`` does not exist."""
+        if self.options.profile:
+            named = f"the AWS profile {self.options.profile!r} (profile: on backend {self.options.backend!r})"
+        else:
+            # botocore reads AWS_DEFAULT_PROFILE before AWS_PROFILE
+            variable = "AWS_DEFAULT_PROFILE" if os.environ.get("AWS_DEFAULT_PROFILE") else "AWS_PROFILE"
+            named = f"the AWS profile {os.environ.get(variable, '')!r} named by ${variable}"
+        config = os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
         return BackendError(
-            f"the AWS profile {self.options.profile!r} of {self.options.where()} is not configured",
-            hint="check the profile name (AWS_CONFIG_FILE, ~/.aws/config), or run `aws configure sso --profile NAME`",
+            f"{named} is not configured in {config} (needed for {self.options.where()})",
+            hint="check the profile name, or run `aws configure sso --profile NAME`",
         )
 
     def client(self, service: str, *, once: bool = False) -> Any:
@@ -205,6 +269,7 @@ class Aws:
                 )
             except Exception as exc:  # a bad profile or region surfaces here
                 raise self.translate(exc, service, "client") from None
+            made.meta.events.register("before-parse", _check_answer)
             self._clients[key] = made
             return made
 
@@ -254,6 +319,12 @@ class Aws:
 
         where = self.options.where()
         action = f"{_IAM_PREFIX.get(service, service)}:{operation}"
+        if isinstance(exc, MalformedAnswer):
+            return BackendError(
+                f"{action} on {where}: the endpoint answered {exc}",
+                hint="something between flowplan and AWS (a proxy, a captive portal) answered instead of AWS, or the "
+                "endpoint is not an AWS API; check the network, HTTPS_PROXY and the endpoint, then try again",
+            )
         if isinstance(exc, bx.ProfileNotFound):
             return self._no_profile()
         if isinstance(exc, bx.NoCredentialsError | bx.PartialCredentialsError):

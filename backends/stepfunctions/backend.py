@@ -1,7 +1,11 @@
 """The ``type: stepfunctions`` backend, opened for one manifest: compiler, reader, writer, inventory, lock.
 
 Settings come from the manifest's backend block (``profile``, ``endpoint_url``,
-``verify_tls`` beside the ``stepfunctions:`` settings); ``extra`` (tests,
+``verify_tls`` beside the ``stepfunctions:`` settings). The manifest is the pull
+request's: its ``endpoint_url`` (where the signed requests and the operator's
+credentials would go) and ``verify_tls: false`` are used only when the operator
+sets ``FLOWPLAN_ALLOW_MANIFEST_CONNECTION=1``; otherwise the operator's AWS
+configuration wins and the plan says the setting was ignored. ``extra`` (tests,
 benchmarks) may override ``endpoint_url``, ``parallelism``, ``max_attempts``,
 ``connect_timeout``, ``read_timeout`` and ``readback_delay`` (also
 ``FLOWPLAN_AWS_READBACK_DELAY``, seconds, default 0.5). Nothing talks to
@@ -15,7 +19,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from backends.stepfunctions.aws import Aws, AwsOptions
+from backends.stepfunctions.aws import ALLOW_MANIFEST_CONNECTION, Aws, AwsOptions, manifest_connection_allowed
 from backends.stepfunctions.compile import StepFunctionsCompiler
 from backends.stepfunctions.operate import StepFunctionsOperator
 from backends.stepfunctions.reader import StepFunctionsReader
@@ -43,7 +47,23 @@ class StepFunctionsBackend(Backend):
         self.scope = scope
         self.settings: StepFunctionsSettings = spec.stepfunctions
         extra = dict(extra or {})
-        endpoint = extra.get("endpoint_url", spec.settings.get("endpoint_url")) or None
+        manifest_endpoint = spec.settings.get("endpoint_url") or None
+        manifest_verify = spec.settings.get("verify_tls", True) is not False
+        self.ignored: tuple[str, ...] = ()
+        if not manifest_connection_allowed():
+            self.ignored = tuple(
+                text
+                for text, present in (
+                    (
+                        f"endpoint_url: {manifest_endpoint}",
+                        manifest_endpoint is not None and "endpoint_url" not in extra,
+                    ),
+                    ("verify_tls: false", not manifest_verify),
+                )
+                if present
+            )
+            manifest_endpoint, manifest_verify = None, True
+        endpoint = extra.get("endpoint_url", manifest_endpoint) or None
         self.parallelism = int(extra.get("parallelism", DEFAULT_PARALLELISM))
         # How long to wait before reading back after an ambiguous write (AWS reads can lag a write briefly).
         self.readback_delay = float(extra.get("readback_delay", os.environ.get("FLOWPLAN_AWS_READBACK_DELAY", 0.5)))
@@ -52,7 +72,7 @@ class StepFunctionsBackend(Backend):
             region=self.settings.region,
             profile=spec.settings.get("profile") or None,
             endpoint_url=str(endpoint) if endpoint else None,
-            verify_tls=spec.settings.get("verify_tls", True) is not False,
+            verify_tls=manifest_verify,
             parallelism=self.parallelism,
             connect_timeout=float(extra.get("connect_timeout", 5.0)),
             read_timeout=float(extra.get("read_timeout", 30.0)),
@@ -101,9 +121,17 @@ class StepFunctionsBackend(Backend):
 
     def warnings(self) -> tuple[str, ...]:
         """What the plan should say about this backend's transport (shown once the planner asks for it)."""
+        ignored: tuple[str, ...] = ()
+        if self.ignored:
+            ignored = (
+                f"backend {self.spec.name!r}: ignored {', '.join(self.ignored)} from the manifest (the repository does "
+                f"not choose where AWS credentials go); using the operator's AWS configuration. To use the manifest's "
+                f"settings, the operator sets {ALLOW_MANIFEST_CONNECTION}=1",
+            )
         if not self.options.verify_tls:
             return (
+                *ignored,
                 f"backend {self.spec.name!r}: verify_tls is false, so the endpoint's TLS certificate is not checked; "
                 "use this only with a local emulator",
             )
-        return ()
+        return ignored

@@ -347,7 +347,7 @@ users:
 """
 
 
-@attack("what the repository decides: a committed kubeconfig's exec plugin must not run during plan")
+@attack("what the repository decides: a committed kubeconfig's exec plugin must not run during plan", fixed=True)
 def test_a_kubeconfig_named_by_the_manifest_never_runs_its_exec_plugin(tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
     root = tmp_path / "repo"
