@@ -47,6 +47,25 @@ operator's opt-in, never send credentials anywhere the operator did not configur
 link out of its roots, never block on or exhaust memory through a file it reads, and never print a
 sensitive value in any encoding (text, Markdown, JSON, `show`, errors, `--debug`).
 
+## What the operator decides, and nothing else
+
+The manifest, its var files and flow files belong to the pull request, so they do not choose where
+the operator's credentials go. A `kubeconfig`, `context`, `endpoint_url` or `verify_tls: false` in
+the manifest is used only when the operator sets `FLOWPLAN_ALLOW_MANIFEST_CONNECTION=1`; otherwise
+`$KUBECONFIG` / `~/.kube/config` and the operator's AWS configuration win, and every plan says in one
+line what it ignored. Credential commands (`exec`, `auth-provider`) run only from the operator's own
+kubeconfig, because the Kubernetes client runs them while loading the file. A Metaflow flow compiled
+during `plan` gets an allow-listed environment with no tokens or kubeconfig (AWS variables only for a
+Step Functions target, whose compile asks Batch about its job queue); it still runs as flowplan's
+user, so plans of fork pull requests with Metaflow sources need the operator's opt-in and a user
+without credential files. Answers that are not the JSON object the API promises (HTML, truncated,
+the wrong shape, over 256 MiB, a redirect) are backend errors naming the call, never read as
+"nothing there".
+
+Files are files: everything flowplan reads from the repository (the manifest, var files, `deploy/`,
+`.flowplan/`, a saved plan) must be a regular file reached without following a link out of its root,
+under a size limit; FIFOs and devices are refused by name, and writes never follow a link.
+
 ## What `apply` guarantees
 
 It holds production credentials, so it changes only what the reviewed plan showed (it plans again
