@@ -284,7 +284,10 @@ def test_argo_template_syntax_from_a_value_never_reaches_argo_unescaped(tmp_path
 # --------------------------------------------------------------------------- ownership
 
 
-@attack("ownership: an object with flowplan's markers but absent from the inventory must be a conflict, not updated")
+@attack(
+    "ownership: an object with flowplan's markers but absent from the inventory must be a conflict, not updated",
+    fixed=True,
+)
 def test_a_marked_object_missing_from_the_inventory_is_a_conflict_not_an_update(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert project.run("apply", "--auto-approve").code == 0
@@ -301,3 +304,22 @@ def test_a_marked_object_missing_from_the_inventory_is_a_conflict_not_an_update(
         == before[next(k for k in before if "WorkflowTemplate" in before[k][2].decode())]
     )
     assert result.code == 1 and "conflict" in (result.out + result.err).lower()
+
+
+@attack("ownership: a marked object absent from the inventory is taken over only when asked (--adopt)", fixed=True)
+def test_a_marked_object_missing_from_the_inventory_is_adopted_only_when_asked(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    (inventory,) = (project.root / ".flowplan" / "local").glob("*.json")
+    data = json.loads(inventory.read_text())
+    template = next(a for a in data["entries"] if "WorkflowTemplate" in a)
+    del data["entries"][template]
+    inventory.write_text(json.dumps(data))
+    project.edit("image: busybox", "image: busybox:2")
+    planned = project.run("plan", "--adopt", "--format", "json")
+    assert planned.code == 0, planned.err
+    actions = {c["address"]: c["action"] for c in json.loads(planned.out)["changes"]}
+    assert actions.get(template) == "adopt"
+    assert project.run("apply", "--auto-approve", "--adopt").code == 0
+    assert template in json.loads(inventory.read_text())["entries"]
+    assert project.run("plan", "--detailed-exitcode").code == 0
