@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from planner.secrets import scrub as scrub_secrets
+
 #: Filled as manifests load; every message the CLI prints is scrubbed of these.
 SECRETS: set[str] = set()
 
@@ -15,7 +17,5 @@ def _known() -> set[str]:
 
 
 def scrub(text: str) -> str:
-    for secret in sorted(_known(), key=len, reverse=True):
-        if secret and secret in text:
-            text = text.replace(secret, "(sensitive)")
-    return text
+    """``text`` with every known secret masked, in every spelling a rendering may give it."""
+    return scrub_secrets(text, _known())

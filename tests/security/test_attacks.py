@@ -84,7 +84,10 @@ def _everything_written(root: Path) -> str:
 # --------------------------------------------------------------------------- secrets
 
 
-@attack("secrets: a sensitive value with a quote, a backslash or non-ASCII must not reach deploy/ in any encoding")
+@attack(
+    "secrets: a sensitive value with a quote, a backslash or non-ASCII must not reach deploy/ in any encoding",
+    fixed=True,
+)
 @pytest.mark.parametrize("secret", ['pa"ss-word-1', "pa\\ss-word-1", "pässwörd-123"])
 def test_a_sensitive_value_never_reaches_deploy_in_any_encoding(tmp_path: Path, secret: str) -> None:
     project = _project(tmp_path, command='[echo, "{{ vars.token }}"]')
@@ -94,12 +97,75 @@ def test_a_sensitive_value_never_reaches_deploy_in_any_encoding(tmp_path: Path, 
     assert applied.code == 1 and "sensitive" in applied.err
 
 
-@attack("secrets: a short, common secret (`risk`) must be refused, not mask parts of names and addresses")
+@attack("secrets: a short, common secret (`risk`) must be refused, not mask parts of names and addresses", fixed=True)
 def test_a_secret_too_short_to_mask_is_refused_and_names_stay_intact(tmp_path: Path) -> None:
     project = _project(tmp_path, project="ml", flow="risk-scores")
     result = project.run("plan", "--var", "token=risk")
     assert "(sensitive)-scores" not in result.out + result.err
     assert result.code == 1 and "too short" in result.err
+
+
+@attack(
+    "secrets: a sensitive value in a list parameter's default (JSON text, `\\u` escapes) must not reach deploy/",
+    fixed=True,
+)
+def test_a_secret_in_a_list_parameter_default_never_reaches_deploy(tmp_path: Path) -> None:
+    secret = "pässwörd-123"
+    project = _project(tmp_path)
+    project.edit(
+        "    image: busybox\n",
+        '    image: busybox\n    parameters:\n      regions: {default: [eu, "{{ vars.token }}"], type: list}\n',
+    )
+    applied = project.run("apply", "--auto-approve", "--var", f"token={secret}")
+    written = _everything_written(project.root / "deploy") if (project.root / "deploy").exists() else ""
+    assert not any(spelling in written for spelling in _spellings(secret) | {json.dumps(json.dumps(secret))[1:-1]})
+    assert applied.code == 1 and "sensitive" in applied.err
+
+
+@attack(
+    "secrets: a sensitive value in a sink URI (percent-encoded there) must not reach deploy/ or the plan", fixed=True
+)
+def test_a_secret_in_a_sink_uri_is_caught_percent_encoded(tmp_path: Path) -> None:
+    secret = "p@ss/wörd-123"
+    project = _project(tmp_path)
+    text = project.manifest.read_text().replace(
+        "flows:\n", "sinks:\n  out: {type: cache, uri: 'redis://cache/{{ vars.token }}', key_prefix: x/}\nflows:\n", 1
+    )
+    project.manifest.write_text(text.replace("    image: busybox\n", "    image: busybox\n    sinks: [out]\n"))
+    from urllib.parse import quote
+
+    for encoded in (quote(secret, safe=""), quote(secret)):
+        result = project.run("plan", "--var", f"token={encoded}")
+        assert secret not in result.out + result.err and encoded not in result.out + result.err
+    applied = project.run("apply", "--auto-approve", "--var", f"token={quote(secret, safe='')}")
+    written = _everything_written(project.root / "deploy") if (project.root / "deploy").exists() else ""
+    assert quote(secret, safe="") not in written and secret not in written
+    assert applied.code == 1
+
+
+@attack("secrets: a sensitive value quoted in an error message or a --debug traceback must be masked", fixed=True)
+def test_a_secret_in_an_error_message_is_masked(tmp_path: Path) -> None:
+    secret = 'pa"ss-wörd-1'
+    project = _project(tmp_path, command='[echo, "{{ vars.token }}"]')
+    for args in (("apply", "--auto-approve"), ("--debug", "apply", "--auto-approve")):
+        result = _cli(project.root, *args, "--var", f"token={secret}")
+        assert result.returncode == 1
+        assert not any(spelling in result.stdout + result.stderr for spelling in _spellings(secret))
+
+
+@attack("secrets: FLOWPLAN_VAR_<name> sets a var (below var files and --var) and is held to the same rules", fixed=True)
+def test_a_secret_from_the_environment_is_used_checked_and_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _project(tmp_path, flow="risk-scores")
+    monkeypatch.setenv("FLOWPLAN_VAR_token", "risk")
+    short = project.run("plan")
+    assert short.code == 1 and "too short" in short.err and "token" in short.err
+    assert project.run("plan", "--var", "token=long-enough-1").code == 0
+    monkeypatch.setenv("FLOWPLAN_VAR_token", "from-the-environment")
+    project.edit("command: [echo, hi]", 'command: [echo, "{{ vars.token }}"]')
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 1 and "from-the-environment" not in applied.out + applied.err
 
 
 # --------------------------------------------------------------------------- hostile files
