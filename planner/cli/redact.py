@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from planner.render.escape import escape_invisible
 from planner.secrets import scrub as scrub_secrets
 
 #: Filled as manifests load; every message the CLI prints is scrubbed of these.
@@ -17,5 +18,9 @@ def _known() -> set[str]:
 
 
 def scrub(text: str) -> str:
-    """``text`` with every known secret masked, in every spelling a rendering may give it."""
-    return scrub_secrets(text, _known())
+    """``text`` with every known secret masked, in every spelling a rendering may give it.
+
+    Everything the CLI prints passes here (messages, tracebacks with ``--debug``), so invisible and
+    bidirectional characters are shown as ``\\uXXXX`` escapes here too.
+    """
+    return escape_invisible(scrub_secrets(text, _known()))

@@ -327,7 +327,9 @@ def test_a_kubeconfig_named_by_the_manifest_never_runs_its_exec_plugin(tmp_path:
 # --------------------------------------------------------------------------- output that lies
 
 
-@attack("output: bidirectional overrides and zero-width characters must print escaped (text, Markdown, JSON)")
+@attack(
+    "output: bidirectional overrides and zero-width characters must print escaped (text, Markdown, JSON)", fixed=True
+)
 @pytest.mark.parametrize("char", ["\u202e", "\u200b", "\u2066"])
 def test_invisible_and_bidi_characters_are_shown_escaped(tmp_path: Path, char: str) -> None:
     project = _project(tmp_path, command=f'[echo, "safe{char}evil"]')
@@ -335,6 +337,43 @@ def test_invisible_and_bidi_characters_are_shown_escaped(tmp_path: Path, char: s
         result = project.run("plan", "--format", fmt)
         assert result.code == 0, result.err
         assert char not in result.out, fmt
+
+
+@attack(
+    "output: an RTL override in a flow description, saved plan, graph or drift report must show escaped", fixed=True
+)
+def test_bidi_characters_are_escaped_in_every_other_rendering(tmp_path: Path) -> None:
+    project = _project(tmp_path, command='[echo, "safe\u202eevil"]')
+    project.edit("    image: busybox\n", '    image: busybox\n    description: "ok \u2067\u202e gnp.exe\u2069"\n')
+    outputs = {}
+    for fmt in ("text", "markdown", "json"):
+        outputs[f"plan {fmt}"] = project.run("plan", "--format", fmt)
+    outputs["plan --out"] = project.run("plan", "--out", "plan.bin")
+    for fmt in ("text", "markdown", "json"):
+        outputs[f"show {fmt}"] = project.run("show", "plan.bin", "--format", fmt)
+    for fmt in ("mermaid", "dot"):
+        outputs[f"graph {fmt}"] = project.run("graph", "--format", fmt)
+    assert project.run("apply", "--auto-approve").code == 0
+    project.edit("image: busybox", "image: busybox:2")
+    (written,) = (project.root / "deploy").rglob("*workflowtemplate*/*.yaml") or [
+        p for p in (project.root / "deploy").rglob("*.yaml") if "WorkflowTemplate" in p.read_text()
+    ]
+    written.write_text(written.read_text().replace("busybox", "busy\u202ebox"))
+    for fmt in ("text", "markdown", "json"):
+        outputs[f"drift {fmt}"] = project.run("drift", "--format", fmt)
+    json.loads(outputs["plan json"].out)
+    for name, result in outputs.items():
+        text = result.out + result.err
+        assert not any(c in text for c in "\u202e\u2067\u2069"), name
+        assert "Traceback" not in text, name
+        assert result.code == (2 if name.startswith("drift") else 0), name
+
+
+@attack("output: a bidi override in a value quoted by an error message must show escaped", fixed=True)
+def test_bidi_characters_in_an_error_message_are_escaped(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    result = project.run("plan", "--var", "nope\u202e=1")
+    assert result.code == 1 and "\u202e" not in result.err and "\\u202e" in result.err
 
 
 @attack("output: Argo template syntax (`{{workflow.uid}}`) arriving through --var must not reach Argo unescaped")
