@@ -376,7 +376,9 @@ def test_bidi_characters_in_an_error_message_are_escaped(tmp_path: Path) -> None
     assert result.code == 1 and "\u202e" not in result.err and "\\u202e" in result.err
 
 
-@attack("output: Argo template syntax (`{{workflow.uid}}`) arriving through --var must not reach Argo unescaped")
+@attack(
+    "output: Argo template syntax (`{{workflow.uid}}`) arriving through --var must not reach Argo unescaped", fixed=True
+)
 def test_argo_template_syntax_from_a_value_never_reaches_argo_unescaped(tmp_path: Path) -> None:
     project = _project(tmp_path, command='[echo, "{{ vars.token }}"]')
     project.manifest.write_text(project.manifest.read_text().replace("sensitive: true", "sensitive: false"))
@@ -384,6 +386,34 @@ def test_argo_template_syntax_from_a_value_never_reaches_argo_unescaped(tmp_path
     written = _everything_written(project.root / "deploy") if (project.root / "deploy").exists() else ""
     assert "{{workflow.uid}}" not in written
     assert result.code == 1 or written
+
+
+@attack(
+    "output: Argo syntax from a var file, `{% raw %}`, `{{ '{{' }}` or `{{=expr}}` must be refused naming the field",
+    fixed=True,
+)
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("command", '[echo, "{{ vars.token }}"]'),
+        ("command", '[echo, "{% raw %}{{workflow.uid}}{% endraw %}"]'),
+        ("command", "[echo, \"{{ '{{' }}=sprig.env('HOME') }}\"]"),
+        ("env", "{X: '{{ vars.token }}'}"),
+        ("description", "'{{ vars.token }}'"),
+    ],
+)
+def test_argo_template_syntax_is_refused_by_validate_naming_the_field(tmp_path: Path, where: str, text: str) -> None:
+    project = _project(tmp_path)
+    project.manifest.write_text(project.manifest.read_text().replace("sensitive: true", "sensitive: false"))
+    (project.root / "vars.yaml").write_text("token: \"{{=sprig.env('AWS_SECRET_ACCESS_KEY')}}\"\n")
+    if where == "command":
+        project.edit("command: [echo, hi]", f"command: {text}")
+    else:
+        project.edit("        command: [echo, hi]\n", f"        command: [echo, hi]\n        {where}: {text}\n")
+    result = project.run("validate", "--var-file", "vars.yaml")
+    assert result.code == 1 and "{{" in result.err and f"steps.start.{where}" in result.err, result.err
+    applied = project.run("apply", "--auto-approve", "--var-file", "vars.yaml")
+    assert applied.code == 1 and not (project.root / "deploy").exists()
 
 
 # --------------------------------------------------------------------------- ownership
