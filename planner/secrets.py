@@ -121,11 +121,20 @@ def contains(text: str, secrets: Iterable[str]) -> bool:
 
 
 def find(value: Any, secrets: Iterable[str]) -> bool:
-    """True when any string of the JSON-like ``value`` (a resource body) carries one of ``secrets``."""
-    needles = [s for s in secrets if s]
-    if not needles:
+    """True when any string of the JSON-like ``value`` (a resource body) carries one of ``secrets``.
+
+    The strings are searched joined by NUL (one pass per spelling, not one per string); those that may
+    be percent-encoded are also decoded one by one.
+    """
+    wanted = [s for s in secrets if s]
+    if not wanted:
         return False
-    return any(contains(text, needles) for text in _texts(value))
+    texts = list(_texts(value))
+    joined = "\0".join(texts)
+    needles = {spelling for secret in wanted for spelling in spellings(secret)}
+    if any(needle in joined for needle in needles):
+        return True
+    return any(contains(text, wanted) for text in texts if "%" in text or "+" in text)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
