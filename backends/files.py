@@ -76,6 +76,7 @@ from planner.resources import (
     Resource,
 )
 from planner.safe_files import MAX_BYTES, UnsafeFile, directory_fd, read_regular
+from planner.secrets import find as secrets_in
 
 #: The name of an atomic write's temporary file: ``.<file name>.<8 random characters>.tmp`` (see ``_write_bytes``).
 _TEMPORARY = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")
@@ -184,8 +185,9 @@ class SensitiveGuard(Compiler):
         secrets = [s for s in manifest.sensitive_values if s]
         if secrets:
             for res in resources:
-                text = json.dumps(res.body)
-                if any(secret in text for secret in secrets):
+                # The body's strings are decoded values: compare them (and their encodings) to each secret,
+                # so an escaped quote, a non-ASCII character or a base64/URL encoding cannot hide one.
+                if secrets_in(res.body, secrets):
                     raise ManifestError(
                         Problem(
                             manifest.backends[context.backend.name].loc,

@@ -17,6 +17,7 @@ from typing import Any
 
 from planner.codec import Options, Serialisable, rule
 from planner.resources import Address, canonical_json, digest
+from planner.secrets import scrub as scrub_secrets
 
 FORMAT_VERSION = 1
 
@@ -273,16 +274,17 @@ class Plan(Serialisable):
 
 
 def redact_values(value: Any, secrets: frozenset[str] | set[str]) -> Any:
-    """Replace every occurrence of a secret inside strings, keys included, recursively."""
-    needles = sorted((s for s in secrets if s), key=len, reverse=True)
+    """Replace every occurrence of a secret inside strings, keys included, recursively.
+
+    Every spelling counts (JSON- and YAML-escaped, percent-encoded, base64): a body may hold a secret
+    inside a JSON text or a URI, and the mask must cover it there too.
+    """
+    needles = [s for s in secrets if s]
     if not needles:
         return value
 
     def scrub(text: str) -> str:
-        for needle in needles:
-            if needle in text:
-                text = text.replace(needle, SENSITIVE)
-        return text
+        return scrub_secrets(text, needles)
 
     def walk(node: Any) -> Any:
         if isinstance(node, str):

@@ -22,6 +22,7 @@ diffing), so a new git commit alone changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +44,7 @@ from backends.argo.names import (
 )
 from backends.argo.workflow import ExitNotice, TemplateInputs, run_labels, sink_env_name, workflow_template_spec
 from planner.contract import CompileContext, Compiler, ScheduleFacts
-from planner.errors import ManifestError, Problem
+from planner.errors import Location, ManifestError, Problem
 from planner.manifest import ArgoSettings, Flow, Manifest, Sink, render_value
 from planner.manifest import Backend as BackendSpec
 from planner.resources import (
@@ -202,7 +203,15 @@ class _Compilation:
             problems += self._credential_problems(flow)
             problems += _step_name_problems(flow)
             problems += _parameter_env_problems(flow)
+            problems += _argo_expression_problems(flow, f"flows.{flow.name}", flow.loc)
         used_events = sorted({t.event for flow in self.flows for t in flow.triggers if t.event is not None})
+        for event in used_events:
+            spec = self.manifest.events[event]
+            problems += _argo_expression_problems(spec, f"events.{event}", spec.loc)
+        for sink in self.sinks:
+            problems += _argo_expression_problems(
+                self.manifest.sinks[sink], f"sinks.{sink}", self.manifest.sinks[sink].loc
+            )
         for event in used_events:
             for index, flt in enumerate(self.manifest.events[event].filters):
                 reason = filter_problem(flt)
@@ -470,3 +479,44 @@ def _parameter_env_problems(flow: Flow) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _argo_expression_problems(value: Any, path: str, loc: Location) -> list[Problem]:
+    """Every manifest string under ``value`` that holds ``{{``: Argo would evaluate it.
+
+    Argo substitutes ``{{...}}`` (and evaluates ``{{=expr}}``) in almost every string of a Workflow,
+    WorkflowTemplate, CronWorkflow or Sensor, and has no way to escape a literal ``{{`` (argo-workflows
+    issue 8253: "You cannot escape `{{`"). After templating, such text in the manifest came from a
+    value (a var, ``{{ '{{' }}``, ``{% raw %}``): a var set by a pull request must not reach
+    ``{{workflow.uid}}``, a parameter or an expression, so it is refused. The expressions flowplan
+    writes itself (``{{workflow.parameters.X}}``, ``{{inputs.parameters.item}}``) are added by the
+    compiler after this check.
+    """
+    problems: list[Problem] = []
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        loc = getattr(value, "loc", loc)
+        for item in dataclasses.fields(value):
+            if item.name not in ("loc", "name", "backend", "source"):
+                child = getattr(value, item.name)
+                problems += _argo_expression_problems(child, f"{path}.{item.name}", loc)
+    elif isinstance(value, Mapping):
+        for key, child in value.items():
+            if isinstance(key, str) and "{{" in key:
+                problems.append(_expression_problem(f"{path}.{key}", loc))
+            problems += _argo_expression_problems(child, f"{path}.{key}", loc)
+    elif isinstance(value, tuple | list):
+        for index, child in enumerate(value):
+            problems += _argo_expression_problems(child, f"{path}[{index}]", loc)
+    elif isinstance(value, str) and "{{" in value:
+        problems.append(_expression_problem(path, loc))
+    return problems
+
+
+def _expression_problem(path: str, loc: Location) -> Problem:
+    return Problem(
+        loc,
+        path,
+        "holds `{{`, which Argo would evaluate as a template expression (it has no way to escape it)",
+        "remove the `{{` from this value (a var, `{{ '{{' }}` or `{% raw %}` made it); to pass run-time data, use "
+        "flow parameters (FLOWPLAN_PARAM_*) or FLOWPLAN_RUN_ID",
+    )

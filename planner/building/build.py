@@ -149,6 +149,10 @@ def _desired(
             continue
         if address in view.live.others and found is None:
             continue
+        if found is not None and address not in view.reconciled and address not in pairs.moves:
+            # Marked as ours but absent from the inventory: flowplan only changes what it tracks.
+            out.conflicts.append(classify.untracked_conflict(address))
+            continue
         if found is None and address in pairs.moves:
             imported = address in pairs.imported
             out.changes.append(classify.move(resource, pairs.moves[address], imported=imported, scope=here))

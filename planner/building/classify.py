@@ -156,6 +156,20 @@ def conflict(address: Address, other: LiveResource) -> Conflict:
     )
 
 
+def untracked_conflict(address: Address) -> Conflict:
+    """A desired address holding an object with this project's markers that the inventory does not list.
+
+    Markers can be copied by anyone who can write a label or a file header; only the inventory says
+    flowplan put the object there, so it is taken over only when asked.
+    """
+    return Conflict(
+        address,
+        "marked for this project but not in flowplan's inventory",
+        "the object carries this project's markers but flowplan's inventory does not list it; flowplan will not "
+        "touch it (adopt it with `flowplan import` or `plan --adopt`, or delete it by hand)",
+    )
+
+
 def _owner_text(live: LiveResource) -> str:
     if live.owner is None:
         return "not managed by flowplan"

@@ -2,8 +2,9 @@
 
 Desired and live pair by address first (done where they are classified); what this module adds are
 the pairs across addresses: objects of a renamed flow, project or branch (the manifest's
-``moved:`` list), objects named by ``import ADDRESS --from NAME``, and unowned objects at desired
-addresses that ``--adopt`` or ``import`` asked to take over.
+``moved:`` list), objects named by ``import ADDRESS --from NAME``, and objects at desired addresses
+that ``--adopt`` or ``import`` asked to take over: unowned ones, and ones with this project's markers
+that the inventory does not list (markers can be copied; only the inventory proves flowplan wrote it).
 """
 
 from __future__ import annotations
@@ -146,8 +147,10 @@ def _adoptable(
         return {}
     wanted = set(options.imports)
     result = {}
-    for address, other in view.live.others.items():
-        if address not in desired or other.owner is not None:
+    # This project's markers without an inventory entry: taken over only when asked, like an unmarked object.
+    untracked = {a: lv for a, lv in view.live.owned.items() if a not in view.reconciled}
+    for address, other in [*view.live.others.items(), *untracked.items()]:
+        if address not in desired or (other.owner is not None and address not in untracked):
             continue
         if options.adopt or str(address) in wanted or address.name in wanted:
             result[address] = other

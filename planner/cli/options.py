@@ -66,18 +66,23 @@ def use_color(no_color: bool) -> bool:
 
 
 def print_out(text: str) -> None:
-    """Print to stdout with every known secret scrubbed."""
-    from planner.cli.redact import scrub
+    """Print to stdout with every known secret scrubbed and invisible characters shown as escapes.
 
-    sys.stdout.write(scrub(text))
+    The renderers escape what they render already; this is the last line of defence for any other text.
+    """
+    from planner.cli.redact import scrub
+    from planner.render.escape import escape_invisible
+
+    sys.stdout.write(escape_invisible(scrub(text)))
     sys.stdout.flush()
 
 
 def print_err(text: str) -> None:
-    """Print one line to stderr with every known secret scrubbed."""
+    """Print one line to stderr with every known secret scrubbed and invisible characters shown as escapes."""
     from planner.cli.redact import scrub
+    from planner.render.escape import escape_invisible
 
-    sys.stderr.write(scrub(text) + "\n")
+    sys.stderr.write(escape_invisible(scrub(text)) + "\n")
     sys.stderr.flush()
 
 

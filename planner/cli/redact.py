@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import sys
 
+from planner.render.escape import escape_invisible
+from planner.secrets import scrub as scrub_secrets
+
 #: Filled as manifests load; every message the CLI prints is scrubbed of these.
 SECRETS: set[str] = set()
 
@@ -15,7 +18,9 @@ def _known() -> set[str]:
 
 
 def scrub(text: str) -> str:
-    for secret in sorted(_known(), key=len, reverse=True):
-        if secret and secret in text:
-            text = text.replace(secret, "(sensitive)")
-    return text
+    """``text`` with every known secret masked, in every spelling a rendering may give it.
+
+    Everything the CLI prints passes here (messages, tracebacks with ``--debug``), so invisible and
+    bidirectional characters are shown as ``\\uXXXX`` escapes here too.
+    """
+    return escape_invisible(scrub_secrets(text, _known()))

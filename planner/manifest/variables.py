@@ -1,7 +1,7 @@
 """Vars: their values from defaults, var files and ``--var``, and the manifest with its templates rendered.
 
-A later source wins over an earlier one (default, then each var file in
-order, then the command line). Values of ``sensitive`` vars, and what
+A later source wins over an earlier one (default, then ``FLOWPLAN_VAR_<name>``
+in the environment, then each var file in order, then the command line). Values of ``sensitive`` vars, and what
 templates using them render to, are collected so that no message or plan
 shows them.
 """
@@ -19,6 +19,10 @@ from planner.manifest import model as m
 from planner.manifest.context import Context, as_dict, did_you_mean, display_path, scalar_text
 from planner.manifest.templating import TemplateError, needs_render, referenced_vars, render
 from planner.manifest.yamlsource import PathT, parse_yaml, read_limited
+from planner.secrets import MIN_LENGTH, too_short
+
+#: Environment variables named ``FLOWPLAN_VAR_<name>`` give var values.
+ENV_PREFIX = "FLOWPLAN_VAR_"
 
 
 def resolve_vars(
@@ -42,6 +46,7 @@ def resolve_vars(
             required.add(name)
         else:
             values[name] = spec
+    values.update(_environment_vars(declared))
     for file in var_files:
         values.update(_var_file(ctx, file, declared))
     for name, value in cli_vars.items():
@@ -54,8 +59,9 @@ def resolve_vars(
         ctx.error(
             ("vars", name),
             f"var {name!r} has no default and no value",
-            f"pass --var {name}=VALUE or a --var-file",
+            f"pass --var {name}=VALUE, a --var-file or {ENV_PREFIX}{name}",
         )
+    _refuse_short_secrets(ctx, values, sensitive)
     models = {
         name: m.Var(
             name,
@@ -67,6 +73,36 @@ def resolve_vars(
         for name, spec in declared.items()
     }
     return values, sensitive, models
+
+
+def _environment_vars(declared: Mapping[str, Any]) -> dict[str, str]:
+    """Declared vars set as ``FLOWPLAN_VAR_<name>`` in the environment (as Terraform's ``TF_VAR_<name>``).
+
+    Above defaults and below var files and ``--var``: the CI operator's environment sets a baseline (a
+    secret from the CI's secret store) that the invocation may still override. Undeclared names are
+    ignored, so one environment can serve several manifests.
+    """
+    return {name: os.environ[ENV_PREFIX + name] for name in declared if ENV_PREFIX + name in os.environ}
+
+
+def _refuse_short_secrets(ctx: Context, values: Mapping[str, Any], sensitive: set[str]) -> None:
+    """A sensitive value too short to mask is refused: masking ``risk`` would cut up ``risk-scores``.
+
+    The message names the var and the length needed, never the value.
+    """
+    for name in sorted(sensitive):
+        value = values.get(name)
+        if value is None or value == "":
+            continue
+        if too_short(scalar_text(value)):
+            ctx.error(
+                ("vars", name),
+                f"the value of sensitive var {name!r} is too short to keep secret "
+                f"(fewer than {MIN_LENGTH} characters): it could not be masked without masking parts of "
+                "names and addresses",
+                f"use a longer secret (at least {MIN_LENGTH} characters), or drop `sensitive: true` if the value "
+                "is not a secret",
+            )
 
 
 def _var_file(ctx: Context, file: str | os.PathLike[str], declared: Mapping[str, Any]) -> dict[str, Any]:

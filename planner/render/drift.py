@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from planner.render.common import fmt, friendly
+from planner.render.escape import escape_invisible, escape_values
 
 _WORDS = {
     "changed": "changed outside flowplan",
@@ -40,6 +41,7 @@ def _who(item: dict[str, Any]) -> str:
 
 
 def render_drift_text(report: dict[str, Any]) -> str:
+    report = escape_values(report)
     inputs = report["inputs"]
     out = [f"flowplan drift for project {inputs['project']}, branch {inputs['branch']}", ""]
     if report["in_sync"]:
@@ -65,6 +67,7 @@ def render_drift_text(report: dict[str, Any]) -> str:
 
 
 def render_drift_markdown(report: dict[str, Any]) -> str:
+    report = escape_values(report)
     inputs = report["inputs"]
     out = [
         f"<!-- flowplan-drift: {inputs['project']}/{inputs['branch']} -->",
@@ -94,4 +97,4 @@ def render_drift_markdown(report: dict[str, Any]) -> str:
 
 
 def render_drift_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    return escape_invisible(json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False)) + "\n"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.render.common import SYMBOLS
+from planner.render.escape import escape_invisible
 
 #: Flows drawn at most; more would make a picture nobody reads (and Mermaid refuses very large ones).
 MAX_FLOWS = 25
@@ -277,7 +278,7 @@ def apply_order_picture(nodes: Iterable[str], edges: Iterable[tuple[str, str]], 
 
 
 def _mermaid_text(label: str) -> str:
-    return label.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    return escape_invisible(label).replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 
 _MERMAID_SHAPES = {
@@ -320,11 +321,12 @@ def to_mermaid(picture: Picture) -> str:
             lines.append(f"  style {cluster.id} fill:{fill},stroke:{stroke},color:#1f2328")
     if picture.omitted:
         lines.append(f"  %% {len(picture.omitted)} more flow(s) not drawn: {', '.join(picture.omitted)}")
-    return "\n".join(lines) + "\n"
+    return escape_invisible("\n".join(lines)) + "\n"
 
 
 def _dot_text(label: str) -> str:
-    return label.replace("\\", "\\\\").replace('"', '\\"')
+    """A DOT string's content; an invisible character is shown as its ``\\uXXXX`` escape (backslash kept)."""
+    return escape_invisible(label).replace("\\", "\\\\").replace('"', '\\"')
 
 
 _DOT_SHAPES = {"box": "box", "round": "ellipse", "stadium": "box", "hex": "hexagon", "cylinder": "cylinder"}
@@ -365,4 +367,4 @@ def to_dot(picture: Picture, name: str = "flowplan") -> str:
     if picture.omitted:
         lines.append(f"  // {len(picture.omitted)} more flow(s) not drawn: {', '.join(picture.omitted)}")
     lines.append("}")
-    return "\n".join(lines) + "\n"
+    return escape_invisible("\n".join(lines)) + "\n"

@@ -8,6 +8,7 @@ from typing import Any
 
 from planner.explain import parse_now, schedule_change, schedule_of
 from planner.plan import SENSITIVE, Plan, redact_values
+from planner.render.escape import escape_invisible
 from planner.resources import has_pointer, set_pointer, without
 
 
@@ -48,4 +49,5 @@ def display_bodies(plan: Plan) -> dict[str, Any]:
 
 
 def render_json(plan: Plan) -> str:
-    return json.dumps(plan_view(plan), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    text = json.dumps(plan_view(plan), indent=2, sort_keys=True, ensure_ascii=False)
+    return escape_invisible(text) + "\n"  # a \uXXXX escape is valid JSON with the same value

@@ -51,6 +51,7 @@ from planner.render.common import (
     summary_line,
     why,
 )
+from planner.render.escape import escape_values
 from planner.render.graphs import flows_picture, to_mermaid
 from planner.render.json import display_bodies, plan_view
 
@@ -568,8 +569,10 @@ def render_markdown_view_parts(
     max_parts: int = MAX_PARTS,
     split: bool = True,
 ) -> list[str]:
+    view = escape_values(view)  # invisible characters shown as escapes, before sizes are measured
+    bodies = escape_values(bodies or {})
     style = _style_for(view, limit)
-    sections = _sections(view, bodies or {}, style, limit)
+    sections = _sections(view, bodies, style, limit)
     parts, cut = _pack(view, sections, limit, max_parts if limit is not None else 1, split)
     return _finish(view, parts, cut, limit)
 

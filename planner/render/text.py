@@ -18,6 +18,7 @@ from planner.render.common import (
     summary_line,
     why,
 )
+from planner.render.escape import escape_values
 from planner.render.json import display_bodies, plan_view
 
 _COLOURS = {"+": "32", "~": "33", "-": "31", "-/+": "35", "<=": "36", "!": "31;1", "bold": "1", "dim": "2"}
@@ -47,6 +48,7 @@ def render_text(plan: Plan, *, color: bool = False, create_fields: int = CREATE_
 
 
 def render_text_view(view: dict[str, Any], *, color: bool = False, create_fields: int = CREATE_FIELDS) -> str:
+    view = escape_values(view)  # invisible and control characters shown as escapes, before colour is added
     paint = _Paint(color)
     inputs = view["inputs"]
     out: list[str] = []

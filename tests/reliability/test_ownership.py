@@ -12,8 +12,8 @@ Checked, reading ownership independently of flowplan's reader (file headers,
 object labels):
 
 - every update, replace, move or delete in the plan targets an object whose
-  markers say project ``rel``, branch ``prod``; a delete also needs the
-  object in the inventory;
+  markers say project ``rel``, branch ``prod``; an update, replace or delete
+  also needs the object in the inventory (markers alone can be copied);
 - nothing is adopted without ``--adopt``;
 - after the apply, every object of others is byte-for-byte (or
   resourceVersion) what it was.
@@ -96,13 +96,14 @@ def _check_files_example(
     reset_target(target)
     target.manifest_path.write_text(manifest("files", 0, numbers=first, project="rel"))
     assert target.apply().code == 0
+    inventory = {a for a in target.inventory().entries}
+    tracked = {(a.kind, a.name) for a in inventory}
     foreign: dict[Path, bytes] = {}
     for kind, flow, owner in others:
         path = _put_file(target, kind, flow, owner)
-        if owner != "ours-untracked":
+        if owner != "ours-untracked" or (KINDS_ARGO[kind], path.stem) not in tracked:
             foreign[path] = path.read_bytes()
     target.manifest_path.write_text(manifest("files", 0, variant=variant, numbers=second, project="rel"))
-    inventory = {a for a in target.inventory().entries}
     result = target.run("plan", "--format", "json", "--allow-destroy")
     assert result.code == 0, result.text
     plan = json.loads(result.out)
@@ -117,8 +118,8 @@ def _check_files_example(
         kind_name = address.split(".", 2)[1].lower()
         path = target.root / "deploy" / "ml" / kind_name / (address.rsplit("/", 1)[1] + ".yaml")
         assert _files_owner(path) == ("rel", "prod"), f"{action} of {address}, owned by {_files_owner(path)}"
-        if action == "delete":
-            assert any(str(a) == address for a in inventory), f"delete of {address}, not in the inventory"
+        if action in ("update", "replace", "delete"):
+            assert any(str(a) == address for a in inventory), f"{action} of {address}, not in the inventory"
     applied = target.apply()
     assert applied.code in (0, 1), applied.text
     assert "Traceback" not in applied.text
@@ -197,13 +198,15 @@ def _check_argo_example(
     reset_target(target)
     target.manifest_path.write_text(manifest("argo", 0, numbers=first, project="rel"))
     assert target.apply().code == 0
+    entries = target.inventory().entries
+    inventory = {str(a) for a in entries}
+    tracked = {(a.kind, a.name) for a in entries}
     foreign: dict[tuple[str, str], str] = {}
     for kind, flow, owner in others:
         key = _put_object(target, kind, flow, owner)
-        if owner != "ours-untracked":
+        if owner != "ours-untracked" or key not in tracked:
             foreign[key] = target.server.get_object(key[0], "ml", key[1])["metadata"]["resourceVersion"]
     target.manifest_path.write_text(manifest("argo", 0, variant=variant, numbers=second, project="rel"))
-    inventory = {str(a) for a in target.inventory().entries}
     result = target.run("plan", "--format", "json", "--allow-destroy")
     assert result.code == 0, result.text
     touched = 0
@@ -217,8 +220,8 @@ def _check_argo_example(
         kind_name, name = address.split(".", 2)[1], address.rsplit("/", 1)[1]
         obj = target.server.get_object(kind_name, "ml", name)
         assert obj is not None and _argo_owner(obj) == ("rel", "prod"), f"{action} of {address}"
-        if action == "delete":
-            assert address in inventory
+        if action in ("update", "replace", "delete"):
+            assert address in inventory, f"{action} of {address}, not in the inventory"
     applied = target.apply()
     assert applied.code in (0, 1), applied.text
     for (kind_name, name), version in foreign.items():

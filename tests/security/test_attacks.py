@@ -84,7 +84,10 @@ def _everything_written(root: Path) -> str:
 # --------------------------------------------------------------------------- secrets
 
 
-@attack("secrets: a sensitive value with a quote, a backslash or non-ASCII must not reach deploy/ in any encoding")
+@attack(
+    "secrets: a sensitive value with a quote, a backslash or non-ASCII must not reach deploy/ in any encoding",
+    fixed=True,
+)
 @pytest.mark.parametrize("secret", ['pa"ss-word-1', "pa\\ss-word-1", "pässwörd-123"])
 def test_a_sensitive_value_never_reaches_deploy_in_any_encoding(tmp_path: Path, secret: str) -> None:
     project = _project(tmp_path, command='[echo, "{{ vars.token }}"]')
@@ -94,12 +97,75 @@ def test_a_sensitive_value_never_reaches_deploy_in_any_encoding(tmp_path: Path, 
     assert applied.code == 1 and "sensitive" in applied.err
 
 
-@attack("secrets: a short, common secret (`risk`) must be refused, not mask parts of names and addresses")
+@attack("secrets: a short, common secret (`risk`) must be refused, not mask parts of names and addresses", fixed=True)
 def test_a_secret_too_short_to_mask_is_refused_and_names_stay_intact(tmp_path: Path) -> None:
     project = _project(tmp_path, project="ml", flow="risk-scores")
     result = project.run("plan", "--var", "token=risk")
     assert "(sensitive)-scores" not in result.out + result.err
     assert result.code == 1 and "too short" in result.err
+
+
+@attack(
+    "secrets: a sensitive value in a list parameter's default (JSON text, `\\u` escapes) must not reach deploy/",
+    fixed=True,
+)
+def test_a_secret_in_a_list_parameter_default_never_reaches_deploy(tmp_path: Path) -> None:
+    secret = "pässwörd-123"
+    project = _project(tmp_path)
+    project.edit(
+        "    image: busybox\n",
+        '    image: busybox\n    parameters:\n      regions: {default: [eu, "{{ vars.token }}"], type: list}\n',
+    )
+    applied = project.run("apply", "--auto-approve", "--var", f"token={secret}")
+    written = _everything_written(project.root / "deploy") if (project.root / "deploy").exists() else ""
+    assert not any(spelling in written for spelling in _spellings(secret) | {json.dumps(json.dumps(secret))[1:-1]})
+    assert applied.code == 1 and "sensitive" in applied.err
+
+
+@attack(
+    "secrets: a sensitive value in a sink URI (percent-encoded there) must not reach deploy/ or the plan", fixed=True
+)
+def test_a_secret_in_a_sink_uri_is_caught_percent_encoded(tmp_path: Path) -> None:
+    secret = "p@ss/wörd-123"
+    project = _project(tmp_path)
+    text = project.manifest.read_text().replace(
+        "flows:\n", "sinks:\n  out: {type: cache, uri: 'redis://cache/{{ vars.token }}', key_prefix: x/}\nflows:\n", 1
+    )
+    project.manifest.write_text(text.replace("    image: busybox\n", "    image: busybox\n    sinks: [out]\n"))
+    from urllib.parse import quote
+
+    for encoded in (quote(secret, safe=""), quote(secret)):
+        result = project.run("plan", "--var", f"token={encoded}")
+        assert secret not in result.out + result.err and encoded not in result.out + result.err
+    applied = project.run("apply", "--auto-approve", "--var", f"token={quote(secret, safe='')}")
+    written = _everything_written(project.root / "deploy") if (project.root / "deploy").exists() else ""
+    assert quote(secret, safe="") not in written and secret not in written
+    assert applied.code == 1
+
+
+@attack("secrets: a sensitive value quoted in an error message or a --debug traceback must be masked", fixed=True)
+def test_a_secret_in_an_error_message_is_masked(tmp_path: Path) -> None:
+    secret = 'pa"ss-wörd-1'
+    project = _project(tmp_path, command='[echo, "{{ vars.token }}"]')
+    for args in (("apply", "--auto-approve"), ("--debug", "apply", "--auto-approve")):
+        result = _cli(project.root, *args, "--var", f"token={secret}")
+        assert result.returncode == 1
+        assert not any(spelling in result.stdout + result.stderr for spelling in _spellings(secret))
+
+
+@attack("secrets: FLOWPLAN_VAR_<name> sets a var (below var files and --var) and is held to the same rules", fixed=True)
+def test_a_secret_from_the_environment_is_used_checked_and_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _project(tmp_path, flow="risk-scores")
+    monkeypatch.setenv("FLOWPLAN_VAR_token", "risk")
+    short = project.run("plan")
+    assert short.code == 1 and "too short" in short.err and "token" in short.err
+    assert project.run("plan", "--var", "token=long-enough-1").code == 0
+    monkeypatch.setenv("FLOWPLAN_VAR_token", "from-the-environment")
+    project.edit("command: [echo, hi]", 'command: [echo, "{{ vars.token }}"]')
+    applied = project.run("apply", "--auto-approve")
+    assert applied.code == 1 and "from-the-environment" not in applied.out + applied.err
 
 
 # --------------------------------------------------------------------------- hostile files
@@ -366,7 +432,9 @@ def test_a_kubeconfig_named_by_the_manifest_never_runs_its_exec_plugin(tmp_path:
 # --------------------------------------------------------------------------- output that lies
 
 
-@attack("output: bidirectional overrides and zero-width characters must print escaped (text, Markdown, JSON)")
+@attack(
+    "output: bidirectional overrides and zero-width characters must print escaped (text, Markdown, JSON)", fixed=True
+)
 @pytest.mark.parametrize("char", ["\u202e", "\u200b", "\u2066"])
 def test_invisible_and_bidi_characters_are_shown_escaped(tmp_path: Path, char: str) -> None:
     project = _project(tmp_path, command=f'[echo, "safe{char}evil"]')
@@ -376,7 +444,46 @@ def test_invisible_and_bidi_characters_are_shown_escaped(tmp_path: Path, char: s
         assert char not in result.out, fmt
 
 
-@attack("output: Argo template syntax (`{{workflow.uid}}`) arriving through --var must not reach Argo unescaped")
+@attack(
+    "output: an RTL override in a flow description, saved plan, graph or drift report must show escaped", fixed=True
+)
+def test_bidi_characters_are_escaped_in_every_other_rendering(tmp_path: Path) -> None:
+    project = _project(tmp_path, command='[echo, "safe\u202eevil"]')
+    project.edit("    image: busybox\n", '    image: busybox\n    description: "ok \u2067\u202e gnp.exe\u2069"\n')
+    outputs = {}
+    for fmt in ("text", "markdown", "json"):
+        outputs[f"plan {fmt}"] = project.run("plan", "--format", fmt)
+    outputs["plan --out"] = project.run("plan", "--out", "plan.bin")
+    for fmt in ("text", "markdown", "json"):
+        outputs[f"show {fmt}"] = project.run("show", "plan.bin", "--format", fmt)
+    for fmt in ("mermaid", "dot"):
+        outputs[f"graph {fmt}"] = project.run("graph", "--format", fmt)
+    assert project.run("apply", "--auto-approve").code == 0
+    project.edit("image: busybox", "image: busybox:2")
+    (written,) = (project.root / "deploy").rglob("*workflowtemplate*/*.yaml") or [
+        p for p in (project.root / "deploy").rglob("*.yaml") if "WorkflowTemplate" in p.read_text()
+    ]
+    written.write_text(written.read_text().replace("busybox", "busy\u202ebox"))
+    for fmt in ("text", "markdown", "json"):
+        outputs[f"drift {fmt}"] = project.run("drift", "--format", fmt)
+    json.loads(outputs["plan json"].out)
+    for name, result in outputs.items():
+        text = result.out + result.err
+        assert not any(c in text for c in "\u202e\u2067\u2069"), name
+        assert "Traceback" not in text, name
+        assert result.code == (2 if name.startswith("drift") else 0), name
+
+
+@attack("output: a bidi override in a value quoted by an error message must show escaped", fixed=True)
+def test_bidi_characters_in_an_error_message_are_escaped(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    result = project.run("plan", "--var", "nope\u202e=1")
+    assert result.code == 1 and "\u202e" not in result.err and "\\u202e" in result.err
+
+
+@attack(
+    "output: Argo template syntax (`{{workflow.uid}}`) arriving through --var must not reach Argo unescaped", fixed=True
+)
 def test_argo_template_syntax_from_a_value_never_reaches_argo_unescaped(tmp_path: Path) -> None:
     project = _project(tmp_path, command='[echo, "{{ vars.token }}"]')
     project.manifest.write_text(project.manifest.read_text().replace("sensitive: true", "sensitive: false"))
@@ -386,10 +493,41 @@ def test_argo_template_syntax_from_a_value_never_reaches_argo_unescaped(tmp_path
     assert result.code == 1 or written
 
 
+@attack(
+    "output: Argo syntax from a var file, `{% raw %}`, `{{ '{{' }}` or `{{=expr}}` must be refused naming the field",
+    fixed=True,
+)
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("command", '[echo, "{{ vars.token }}"]'),
+        ("command", '[echo, "{% raw %}{{workflow.uid}}{% endraw %}"]'),
+        ("command", "[echo, \"{{ '{{' }}=sprig.env('HOME') }}\"]"),
+        ("env", "{X: '{{ vars.token }}'}"),
+        ("description", "'{{ vars.token }}'"),
+    ],
+)
+def test_argo_template_syntax_is_refused_by_validate_naming_the_field(tmp_path: Path, where: str, text: str) -> None:
+    project = _project(tmp_path)
+    project.manifest.write_text(project.manifest.read_text().replace("sensitive: true", "sensitive: false"))
+    (project.root / "vars.yaml").write_text("token: \"{{=sprig.env('AWS_SECRET_ACCESS_KEY')}}\"\n")
+    if where == "command":
+        project.edit("command: [echo, hi]", f"command: {text}")
+    else:
+        project.edit("        command: [echo, hi]\n", f"        command: [echo, hi]\n        {where}: {text}\n")
+    result = project.run("validate", "--var-file", "vars.yaml")
+    assert result.code == 1 and "{{" in result.err and f"steps.start.{where}" in result.err, result.err
+    applied = project.run("apply", "--auto-approve", "--var-file", "vars.yaml")
+    assert applied.code == 1 and not (project.root / "deploy").exists()
+
+
 # --------------------------------------------------------------------------- ownership
 
 
-@attack("ownership: an object with flowplan's markers but absent from the inventory must be a conflict, not updated")
+@attack(
+    "ownership: an object with flowplan's markers but absent from the inventory must be a conflict, not updated",
+    fixed=True,
+)
 def test_a_marked_object_missing_from_the_inventory_is_a_conflict_not_an_update(tmp_path: Path) -> None:
     project = _project(tmp_path)
     assert project.run("apply", "--auto-approve").code == 0
@@ -406,3 +544,22 @@ def test_a_marked_object_missing_from_the_inventory_is_a_conflict_not_an_update(
         == before[next(k for k in before if "WorkflowTemplate" in before[k][2].decode())]
     )
     assert result.code == 1 and "conflict" in (result.out + result.err).lower()
+
+
+@attack("ownership: a marked object absent from the inventory is taken over only when asked (--adopt)", fixed=True)
+def test_a_marked_object_missing_from_the_inventory_is_adopted_only_when_asked(tmp_path: Path) -> None:
+    project = _project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    (inventory,) = (project.root / ".flowplan" / "local").glob("*.json")
+    data = json.loads(inventory.read_text())
+    template = next(a for a in data["entries"] if "WorkflowTemplate" in a)
+    del data["entries"][template]
+    inventory.write_text(json.dumps(data))
+    project.edit("image: busybox", "image: busybox:2")
+    planned = project.run("plan", "--adopt", "--format", "json")
+    assert planned.code == 0, planned.err
+    actions = {c["address"]: c["action"] for c in json.loads(planned.out)["changes"]}
+    assert actions.get(template) == "adopt"
+    assert project.run("apply", "--auto-approve", "--adopt").code == 0
+    assert template in json.loads(inventory.read_text())["entries"]
+    assert project.run("plan", "--detailed-exitcode").code == 0

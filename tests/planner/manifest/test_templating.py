@@ -85,7 +85,7 @@ project: shop
 vars:
   token: {sensitive: true}
   region: {default: eu}
-  password: {default: hunter2, sensitive: true}
+  password: {default: hunter2-hunter2, sensitive: true}
 sinks:
   orders:
     type: warehouse
@@ -107,13 +107,13 @@ flows:
 def test_sensitive_values_follow_vars_into_strings(tmp_path: Path) -> None:
     path = tmp_path / "flows.yaml"
     path.write_text(MANIFEST)
-    manifest = load_manifest(path, cli_vars={"token": "tok-123"})
+    manifest = load_manifest(path, cli_vars={"token": "tok-12345"})
     assert manifest.vars["token"].sensitive and not manifest.vars["region"].sensitive
-    assert {"tok-123", "--token=tok-123", "hunter2", "s3cr3t"} <= manifest.sensitive_values
+    assert {"tok-12345", "--token=tok-12345", "hunter2-hunter2", "s3cr3t"} <= manifest.sensitive_values
     assert "eu" not in manifest.sensitive_values
     assert "snowflake://acme/eu" not in manifest.sensitive_values
     env = manifest.flows["load"].steps["start"].env
-    assert env["API_TOKEN"].sensitive and env["API_TOKEN"].value == "tok-123"
+    assert env["API_TOKEN"].sensitive and env["API_TOKEN"].value == "tok-12345"
     assert not env["PLAIN"].sensitive and env["PLAIN"].value == "eu"
     assert env["LITERAL_SECRET"].sensitive
 
@@ -170,10 +170,10 @@ def test_a_template_spelled_with_escapes_is_still_rendered(tmp_path: Path, image
 def test_a_manifest_without_templates_loads_the_same_without_the_render_walk(tmp_path: Path) -> None:
     path = tmp_path / "flows.yaml"
     path.write_text(
-        "version: 1\nproject: shop\nvars:\n  secret: {default: hunter2, sensitive: true}\n"
+        "version: 1\nproject: shop\nvars:\n  secret: {default: hunter2-hunter2, sensitive: true}\n"
         "flows:\n  f:\n    image: python:3.12\n    steps:\n      start: {command: [run, '{x: 1}']}\n"
     )
     assert not may_render(path.read_bytes())
     manifest = load_manifest(path)
     assert manifest.flows["f"].steps["start"].command == ("run", "{x: 1}")
-    assert "hunter2" in manifest.sensitive_values  # a sensitive var's value is known without any template
+    assert "hunter2-hunter2" in manifest.sensitive_values  # a sensitive var's value is known without any template
