@@ -16,12 +16,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from planner.contract import Backend, Compiler, Scope
 from planner.errors import BackendError
 from planner.manifest import Backend as BackendSpec
 from planner.resources import Address, Provenance
+
+if TYPE_CHECKING:
+    from backends.metaflow.compile import MetaflowWorkspace
 
 __all__ = ["OpenOptions", "compiler_for", "composed_compiler", "open_backend"]
 
@@ -61,19 +64,24 @@ def _type_compiler(spec: BackendSpec) -> Compiler:
 
 
 def composed_compiler(
-    spec: BackendSpec, *, offline: bool = False, on_packages: Callable[[set[Address]], None] | None = None
+    spec: BackendSpec,
+    *,
+    offline: bool = False,
+    on_packages: Callable[[set[Address]], None] | None = None,
+    workspace: MetaflowWorkspace | None = None,
 ) -> Compiler:
     """The backend's whole compiler, without opening the backend.
 
     ``offline`` leaves out what needs more than the manifest (Metaflow's own compile reads code and asks
-    AWS): what ``validate`` runs. ``on_packages`` hears which Metaflow code packages a compile wants.
+    AWS): what ``validate`` runs. ``on_packages`` hears which Metaflow code packages a compile wants;
+    ``workspace`` keeps Metaflow's compiles (the opened backend's).
     """
     base = _type_compiler(spec)
     if "metaflow" not in spec.settings:
         return base
     from backends.metaflow.backend import MetaflowCompiler
 
-    return MetaflowCompiler(base, on_packages, offline=offline)
+    return MetaflowCompiler(base, on_packages, offline=offline, workspace=workspace)
 
 
 def open_backend(spec: BackendSpec, options: OpenOptions) -> Backend:
@@ -81,8 +89,8 @@ def open_backend(spec: BackendSpec, options: OpenOptions) -> Backend:
     if "metaflow" in spec.settings:  # Metaflow flows: compiled by Metaflow, code packages uploaded at apply
         from backends.metaflow.backend import MetaflowBackend
 
-        def compiler(hook: Callable[[set[Address]], None]) -> Compiler:
-            return composed_compiler(spec, on_packages=hook)
+        def compiler(hook: Callable[[set[Address]], None], workspace: MetaflowWorkspace) -> Compiler:
+            return composed_compiler(spec, on_packages=hook, workspace=workspace)
 
         return MetaflowBackend(backend, spec, options.manifest_dir, compiler)
     return backend

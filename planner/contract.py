@@ -408,6 +408,10 @@ class Backend(Protocol):
             hint="status, run, branches and rollback's version handling need a backend with an operator",
         )
 
+    def close(self) -> None:
+        """Release what the opened backend holds (connections, temporary files); its opener calls it once, last."""
+        return None
+
 
 def unreachable(what: str, detail: str, hint: str) -> BackendError:
     return BackendError(f"cannot reach {what}: {detail}", hint=hint)

@@ -14,7 +14,10 @@ backend's, except:
 - the inventory records the packages the current code wants and forgets the
   others (the objects stay: they are content-addressed and immutable, earlier
   runs and ``resume`` need their own, so flowplan neither updates nor deletes
-  them).
+  them);
+- it owns a :class:`~backends.metaflow.compile.MetaflowWorkspace` (the compile
+  cache and the packages on disk), shared by its compiler and package store and
+  removed by :meth:`MetaflowBackend.close`.
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from backends.metaflow.common import CODE_PACKAGE, sink_problems, stand_in, with_flows
-from backends.metaflow.compile import compile_flows
+from backends.metaflow.compile import MetaflowWorkspace, compile_flows
 from backends.metaflow.package import PackageStore
-from backends.metaflow.settings import settings_for
+from backends.metaflow.settings import MetaflowSettings, settings_for
 from planner.contract import (
     Backend,
     CompileContext,
@@ -42,8 +45,9 @@ from planner.contract import (
     Scope,
     Writer,
 )
-from planner.errors import ManifestError
+from planner.errors import ManifestError, Problem
 from planner.manifest import Backend as BackendSpec
+from planner.manifest import Flow
 from planner.resources import Address, LiveResource, Owner, Resource
 
 __all__ = ["MetaflowBackend", "MetaflowCompiler"]
@@ -56,14 +60,22 @@ class MetaflowCompiler(Compiler):
     ``offline`` (``flowplan validate``) runs only the checks the manifest alone decides: Metaflow's compile
     reads the flow's code and asks AWS (Batch queues, credentials), so it belongs to ``plan``. The other flows
     compile as in ``plan``, beside one-step stand-ins of the Metaflow flows with their manifest schedule.
+    ``workspace`` keeps the compiles (the opened backend's); without one, each compile has a workspace of its
+    own, removed when it returns (nothing can upload a package without an opened backend).
     """
 
     def __init__(
-        self, base: Compiler, on_packages: Callable[[set[Address]], None] | None = None, *, offline: bool = False
+        self,
+        base: Compiler,
+        on_packages: Callable[[set[Address]], None] | None = None,
+        *,
+        offline: bool = False,
+        workspace: MetaflowWorkspace | None = None,
     ) -> None:
         self.base = base
         self.on_packages = on_packages
         self.offline = offline
+        self.workspace = workspace
 
     def compile(self, context: CompileContext) -> list[Resource]:
         resources = self._compile(context)
@@ -88,9 +100,22 @@ class MetaflowCompiler(Compiler):
                 f.name: stand_in(f, settings.image, schedule=f.schedule, triggers=(), parameters={}) for f in flows
             }
             return self.base.compile(dataclasses.replace(context, manifest=with_flows(context.manifest, stand_ins)))
+        if self.workspace is not None:
+            return self._compiled(context, flows, settings, static, self.workspace)
+        with MetaflowWorkspace() as workspace:
+            return self._compiled(context, flows, settings, static, workspace)
+
+    def _compiled(
+        self,
+        context: CompileContext,
+        flows: list[Flow],
+        settings: MetaflowSettings,
+        static: list[Problem],
+        workspace: MetaflowWorkspace,
+    ) -> list[Resource]:
         prefix = context.backend.stepfunctions.name_prefix if context.backend.stepfunctions else ""
         try:
-            compiled = compile_flows(context.manifest, flows, settings, name_prefix=prefix)
+            compiled = compile_flows(context.manifest, flows, settings, workspace, name_prefix=prefix)
         except ManifestError as exc:  # what validate reported belongs to plan's answer too
             raise ManifestError(exc.problems + [p for p in static if p not in exc.problems], hint=exc.hint) from None
         if settings.target == "argo":
@@ -188,23 +213,33 @@ class MetaflowBackend(Backend):
         inner: Backend,
         spec: BackendSpec,
         manifest_dir: Path,
-        compiler: Callable[[Callable[[set[Address]], None]], Compiler],
+        compiler: Callable[[Callable[[set[Address]], None], MetaflowWorkspace], Compiler],
+        workspace: MetaflowWorkspace | None = None,
     ) -> None:
         """``compiler`` composes the compiler (:func:`backends.registry.composed_compiler`) around the hook
-        that tells this backend's inventory which code packages the last compile wanted."""
+        that tells this backend's inventory which code packages the last compile wanted, and this backend's
+        workspace (a new one unless ``workspace`` is given; :meth:`close` removes it either way)."""
         self.inner = inner
         self._compiler = compiler
         self.spec = spec
         self.capabilities = inner.capabilities
         self.settings = settings_for(spec, manifest_dir)
-        self.store = PackageStore(self.settings)
+        self.workspace = workspace if workspace is not None else MetaflowWorkspace()
+        self.store = PackageStore(self.settings, self.workspace)
         self.packages: set[Address] | None = None
 
     def _wanted(self, addresses: set[Address]) -> None:
         self.packages = addresses
 
     def compiler(self) -> Compiler:
-        return self._compiler(self._wanted)
+        return self._compiler(self._wanted, self.workspace)
+
+    def close(self) -> None:
+        """Remove the workspace (compiled flows, packages on disk), then close the wrapped backend."""
+        try:
+            self.workspace.close()
+        finally:
+            self.inner.close()
 
     def reader(self) -> Reader:
         return _Reader(self.inner.reader(), self.store)

@@ -8,17 +8,18 @@ stdout), which imports Metaflow once and forks a child per flow, at most
 :class:`CompiledFlow` or a :class:`~planner.errors.ManifestError` that points
 at the flow in ``flows.yaml``.
 
-Results are cached for the life of the process, keyed by everything that can
-change what Metaflow emits: the files under the flow's directory (the code
+Results are cached in a :class:`MetaflowWorkspace`, keyed by everything that
+can change what Metaflow emits: the files under the flow's directory (the code
 package is every file with a package suffix below it), the environment, the
 arguments, the interpreter and the driver itself. ``flowplan apply`` plans
-two or three times; the flows compile once. Packages are kept in a temporary
-directory of the process until apply uploads them.
+two or three times with one opened backend, whose workspace it is; the flows
+compile once. The workspace's temporary directory holds the packages until
+apply uploads them, and goes when the backend is closed (the CLI closes every
+backend it opened when the command ends).
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import os
@@ -41,8 +42,8 @@ __all__ = [
     "DRIVER",
     "CompiledFlow",
     "DriverStatus",
+    "MetaflowWorkspace",
     "Package",
-    "cache_clear",
     "compile_flows",
     "compile_only",
     "metaflow_branch",
@@ -65,23 +66,6 @@ _COMPILE_KEEPS = re.compile(
 #: Added for a Step Functions target: Metaflow's compile reads the job queue from AWS Batch
 #: (``describe_job_queues``, see _driver.py), so that compile needs the operator's AWS settings.
 _AWS = re.compile(r"^AWS_[A-Z0-9_]+$")
-
-_cache: dict[str, CompiledFlow] = {}
-_cache_lock = threading.Lock()
-_workdir: Path | None = None
-
-
-def _root() -> Path:
-    global _workdir
-    if _workdir is None:
-        _workdir = Path(tempfile.mkdtemp(prefix="flowplan-metaflow-"))
-        atexit.register(shutil.rmtree, _workdir, True)
-    return _workdir
-
-
-def cache_clear() -> None:
-    with _cache_lock:
-        _cache.clear()
 
 
 @dataclass(frozen=True)
@@ -131,6 +115,67 @@ class CompiledFlow:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+class MetaflowWorkspace:
+    """One Metaflow backend's compile cache and the temporary directory its compiles and packages live in.
+
+    The cache and the directory belong together: a cached :class:`CompiledFlow` names its package's file in
+    the directory. Owned by whoever made it (an opened :class:`~backends.metaflow.backend.MetaflowBackend`),
+    which calls :meth:`close` when done; two workspaces never share a compile. ``parent`` is where the
+    temporary directory is made (the system's temporary directory by default).
+    """
+
+    def __init__(self, parent: Path | None = None) -> None:
+        self._parent = parent
+        self._root: Path | None = None
+        self._cache: dict[str, CompiledFlow] = {}
+        self._lock = threading.Lock()
+        #: Flows this workspace handed to Metaflow (cache hits not counted).
+        self.compiled = 0
+
+    @property
+    def root(self) -> Path | None:
+        """The temporary directory, once something needed it."""
+        return self._root
+
+    def directory(self, prefix: str) -> Path:
+        """A new directory for one compile group or upload, inside this workspace's temporary directory."""
+        with self._lock:
+            if self._root is None:
+                self._root = Path(tempfile.mkdtemp(prefix="flowplan-metaflow-", dir=self._parent))
+            root = self._root
+        return Path(tempfile.mkdtemp(prefix=prefix, dir=root))
+
+    def cached(self, key: str) -> CompiledFlow | None:
+        with self._lock:
+            return self._cache.get(key)
+
+    def keep(self, key: str, compiled: CompiledFlow) -> None:
+        with self._lock:
+            self._cache[key] = compiled
+
+    def package(self, sha: str) -> Package | None:
+        """The package with this content address, if a compile of this workspace built it."""
+        with self._lock:
+            for compiled in self._cache.values():
+                if compiled.package.sha == sha:
+                    return compiled.package
+        return None
+
+    def close(self) -> None:
+        """Forget every compile and remove the temporary directory (a later compile starts a new one)."""
+        with self._lock:
+            root, self._root = self._root, None
+            self._cache.clear()
+        if root is not None:
+            shutil.rmtree(root, ignore_errors=True)
+
+    def __enter__(self) -> MetaflowWorkspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def metaflow_branch(branch: str) -> str:
     """flowplan's branch as Metaflow's ``--branch`` (which allows ``[a-z0-9_]`` only): ``pr-42`` → ``pr_42``."""
     return branch.replace("-", "_")
@@ -178,9 +223,15 @@ class _Job:
 
 
 def compile_flows(
-    manifest: Manifest, flows: Sequence[Flow], settings: MetaflowSettings, *, name_prefix: str = ""
+    manifest: Manifest,
+    flows: Sequence[Flow],
+    settings: MetaflowSettings,
+    workspace: MetaflowWorkspace,
+    *,
+    name_prefix: str = "",
 ) -> dict[str, CompiledFlow]:
-    """Compile ``flows`` (all Metaflow flows of one backend); raises ManifestError with every problem found."""
+    """Compile ``flows`` (all Metaflow flows of one backend) in ``workspace``, which keeps the results;
+    raises ManifestError with every problem found."""
     problems: list[Problem] = []
     jobs: list[_Job] = []
     results: dict[str, CompiledFlow] = {}
@@ -225,8 +276,7 @@ def compile_flows(
                 sort_keys=True,
             ).encode()
         ).hexdigest()
-        with _cache_lock:
-            hit = _cache.get(key)
+        hit = workspace.cached(key)
         if hit is not None:
             results[flow.name] = _replace_flow(hit, flow.name)
             continue
@@ -235,12 +285,11 @@ def compile_flows(
     for job in jobs:
         groups.setdefault(json.dumps(job.env, sort_keys=True), []).append(job)
     for group in groups.values():
-        for job, outcome in zip(group, _run_group(group, settings), strict=True):
+        for job, outcome in zip(group, _run_group(group, settings, workspace), strict=True):
             if isinstance(outcome, Problem):
                 problems.append(outcome)
                 continue
-            with _cache_lock:
-                _cache[job.key] = outcome
+            workspace.keep(job.key, outcome)
             results[job.flow.name] = outcome
     if problems:
         raise ManifestError(problems)
@@ -313,8 +362,11 @@ def compile_only(env: Mapping[str, str], flow_env: Mapping[str, str], settings: 
     return {key: value for key, value in env.items() if kept(key)}
 
 
-def _run_group(group: list[_Job], settings: MetaflowSettings) -> list[CompiledFlow | Problem]:
-    workdir = Path(tempfile.mkdtemp(prefix="compile-", dir=_root()))
+def _run_group(
+    group: list[_Job], settings: MetaflowSettings, workspace: MetaflowWorkspace
+) -> list[CompiledFlow | Problem]:
+    workdir = workspace.directory("compile-")
+    workspace.compiled += len(group)
     home = workdir / "metaflow-home"
     home.mkdir()
     specs = []

@@ -12,32 +12,25 @@ that is already there.
 from __future__ import annotations
 
 import shutil
-import tempfile
 import threading
-from pathlib import Path
 from typing import Any
 
-from backends.metaflow.compile import Package, _cache, _cache_lock, _root, run_driver
+from backends.metaflow.compile import MetaflowWorkspace, run_driver
 from backends.metaflow.settings import MetaflowSettings, compile_environment
 from planner.errors import BackendError
 
-__all__ = ["PackageStore", "built_package"]
-
-
-def built_package(sha: str) -> Package | None:
-    """The package with this content address, if this process compiled it."""
-    with _cache_lock:
-        for compiled in _cache.values():
-            if compiled.package.sha == sha:
-                return compiled.package
-    return None
+__all__ = ["PackageStore"]
 
 
 class PackageStore:
-    """Reads (``head``) and writes (``upload``) of code packages for one backend's settings."""
+    """Reads (``head``) and writes (``upload``) of code packages for one backend's settings.
 
-    def __init__(self, settings: MetaflowSettings) -> None:
+    ``workspace`` is the backend's: it holds the packages its compiles built, the only ones ``upload`` sends.
+    """
+
+    def __init__(self, settings: MetaflowSettings, workspace: MetaflowWorkspace) -> None:
         self.settings = settings
+        self.workspace = workspace
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -78,15 +71,15 @@ class PackageStore:
 
     def upload(self, url: str, sha: str) -> str:
         """Put the package built for ``sha`` at ``url``; returns its ETag."""
-        package = built_package(sha)
+        package = self.workspace.package(sha)
         if package is None:
             raise BackendError(
-                f"the code package {sha} was not built by this flowplan process",
+                f"the code package {sha} was not built by this flowplan run",
                 hint="the flow's code changed since it was planned; run flowplan plan (or apply) again",
             )
         if package.url != url:
             raise BackendError(f"package {sha} was built for {package.url}, not {url}")
-        workdir = Path(tempfile.mkdtemp(prefix="upload-", dir=_root()))
+        workdir = self.workspace.directory("upload-")
         try:
             home = workdir / "metaflow-home"
             home.mkdir()

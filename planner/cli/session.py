@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from typer._click.globals import get_current_context
+
 from backends.registry import OpenOptions, open_backend
 from planner import __version__
 from planner.cli.redact import SECRETS, scrub
@@ -84,6 +86,8 @@ def git_commit(directory: Path) -> str | None:
 
 @dataclass
 class Session:
+    """One command's manifest and opened backends; :meth:`close` closes the backends (see :func:`load`)."""
+
     options: ManifestOptions
     manifest: Manifest
     provenance: Provenance
@@ -92,6 +96,24 @@ class Session:
     @property
     def manifest_dir(self) -> Path:
         return Path(self.options.file).resolve().parent
+
+    def close(self) -> None:
+        """Close every opened backend (each once, all of them even if one fails; the first failure is raised)."""
+        backends, self.backends = self.backends, {}
+        failure: BaseException | None = None
+        for backend in backends.values():
+            try:
+                backend.close()
+            except Exception as exc:  # the others are still closed, then the first is raised
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def load_options(options: ManifestOptions, *, raw: bytes | None = None) -> Manifest:
@@ -107,23 +129,41 @@ def load_options(options: ManifestOptions, *, raw: bytes | None = None) -> Manif
 
 
 def load(options: ManifestOptions, *, open_backends: bool = True, only: Sequence[str] = ()) -> Session:
+    """The manifest and its backends (all, or ``only`` these), opened for one command.
+
+    Inside a CLI command the session is closed when the command ends, however it ends (the command's
+    click context calls :meth:`Session.close`); any other caller closes it itself (it is a context manager).
+    """
     manifest = load_options(options)
     SECRETS.update(s for s in manifest.sensitive_values if s)
     directory = Path(options.file).resolve().parent
     provenance = Provenance(__version__, manifest.digest, git_commit(directory))
     session = Session(options, manifest, provenance)
-    if open_backends:
-        names = list(only) or sorted(manifest.backends)
-        for name in names:
-            if name not in manifest.backends:
-                raise PlanError(
-                    f"no backend named {name!r} in {options.file}",
-                    hint="backends: " + ", ".join(sorted(manifest.backends)),
-                )
-            spec = manifest.backends[name]
-            opts = OpenOptions(directory, Scope(name, manifest.project, manifest.branch), provenance)
-            session.backends[name] = open_backend(spec, opts)
+    if not open_backends:
+        return session
+    context = get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(session.close)
+    try:
+        _open_backends(session, list(only) or sorted(manifest.backends), directory)
+    except BaseException:
+        if context is None:
+            session.close()
+        raise
     return session
+
+
+def _open_backends(session: Session, names: Sequence[str], directory: Path) -> None:
+    manifest, options = session.manifest, session.options
+    for name in names:
+        if name not in manifest.backends:
+            raise PlanError(
+                f"no backend named {name!r} in {options.file}",
+                hint="backends: " + ", ".join(sorted(manifest.backends)),
+            )
+        spec = manifest.backends[name]
+        opts = OpenOptions(directory, Scope(name, manifest.project, manifest.branch), session.provenance)
+        session.backends[name] = open_backend(spec, opts)
 
 
 __all__ = [

@@ -165,7 +165,6 @@ OPERATOR_SECRETS = {
 def test_a_metaflow_flow_compiled_during_plan_sees_no_credentials(
     aws: AwsEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backends.metaflow.compile import cache_clear
     from tests.backends.metaflow.conftest import Workspace as FlowWorkspace
     from tests.backends.metaflow.conftest import argo_backend, make_bucket, manifest, metaflow_flow
 
@@ -178,7 +177,6 @@ def test_a_metaflow_flow_compiled_during_plan_sees_no_credentials(
         monkeypatch.setenv(key, value)
     workspace = FlowWorkspace(root, aws)
     workspace.write(manifest(argo_backend(aws), {"dump": metaflow_flow("dump")}))
-    cache_clear()
     result = workspace.flowplan("plan")
     assert result.code == 0, result.text
     environment = json.loads(seen.read_text())
@@ -381,7 +379,6 @@ class _S3Recorder(http.server.BaseHTTPRequestHandler):
 def test_a_manifests_metaflow_s3_endpoint_gets_no_signed_request_without_the_opt_in(
     aws: AwsEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from backends.metaflow.compile import cache_clear
     from tests.backends.metaflow.conftest import FLOWS, argo_backend, make_bucket, manifest, metaflow_flow
     from tests.backends.metaflow.conftest import Workspace as FlowWorkspace
 
@@ -396,7 +393,6 @@ def test_a_manifests_metaflow_s3_endpoint_gets_no_signed_request_without_the_opt
     workspace = FlowWorkspace(root, aws)
     backend = argo_backend(aws, s3_endpoint_url=f"http://127.0.0.1:{server.server_address[1]}")
     workspace.write(manifest(backend, {"linear": metaflow_flow("linear")}))
-    cache_clear()
     try:
         result = workspace.flowplan("plan")
     finally:

@@ -2,9 +2,9 @@
 
 Everything runs Metaflow's own code: flowplan's compile driver and, for the
 reference outputs, ``python flow.py argo-workflows create --only-json``.
-Compiles are cached for the session by :mod:`backends.metaflow.compile`
-(keyed by the flow directory's content and the settings), so a flow compiles
-once per settings however many tests plan it.
+Each command compiles afresh: the compile cache belongs to the opened backend
+(:class:`backends.metaflow.compile.MetaflowWorkspace`) and goes when the command
+ends, so a flow compiles once per command however often that command plans.
 """
 
 from __future__ import annotations

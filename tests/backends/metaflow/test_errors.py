@@ -56,7 +56,6 @@ def test_every_broken_flow_is_reported_at_its_manifest_entry(workspace: Workspac
 
 def test_another_metaflow_version_is_refused(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(metaflow_compile, "METAFLOW_VERSION", "2.99.0")
-    metaflow_compile.cache_clear()
     workspace.write(manifest(argo_backend(workspace.aws), {"linear": metaflow_flow("linear")}))
     planned = workspace.flowplan("plan")
     assert planned.code == 1

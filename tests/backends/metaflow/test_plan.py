@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import yaml
 
-from backends.metaflow.compile import cache_clear
 from tests.backends.metaflow.conftest import ROOT, Workspace, argo_backend, manifest, metaflow_flow
 
 
@@ -52,7 +51,6 @@ def test_same_code_plans_no_change_and_one_edit_changes_one_flow(
     ws.git("add", "-A")
     ws.git("commit", "-q", "-m", "flows")
     monkeypatch.delenv("FLOWPLAN_GIT_COMMIT")  # provenance from git rev-parse, as on a laptop
-    cache_clear()  # compile here, under the polluted environment
 
     applied = ws.flowplan("apply", "--auto-approve")
     assert applied.code == 0, applied.text
@@ -68,7 +66,6 @@ def test_same_code_plans_no_change_and_one_edit_changes_one_flow(
     (ws.root / "README.md").write_text("unrelated\n")
     ws.git("add", "README.md")
     ws.git("commit", "-q", "-m", "docs")
-    cache_clear()
     assert changes(ws) == []
 
     # One step's code: the flow's package and template change; nothing of the other flow does.
