@@ -49,6 +49,7 @@ from backends.files_format import (
     walk_files,
 )
 from backends.files_operate import FilesOperator
+from backends.origin import made_by
 from planner import heap
 from planner.contract import (
     Backend,
@@ -255,6 +256,7 @@ class FilesReader(Reader):
                 spec_hash=owner.get("spec-hash") if owner else None,
                 meta={"path": rel},
                 protected=bool(owner.get("protect")) if owner else False,
+                made_by=made_by(body),
             )
             if live.owned_by(scope.project, scope.branch):
                 state.owned[address] = live

@@ -94,7 +94,7 @@ class CompileContext:
 
 
 @dataclass(frozen=True)
-class ScheduleExpression:
+class ScheduleExpression(Serialisable):
     """One expression of a schedule object, in terms any orchestrator's schedule can be explained in.
 
     ``written`` is what the object says (shown to people). ``cron`` is the standard 5-field cron firing
@@ -109,7 +109,7 @@ class ScheduleExpression:
 
 
 @dataclass(frozen=True)
-class ScheduleFacts:
+class ScheduleFacts(Serialisable):
     """What a schedule object (a CronWorkflow, a Scheduler schedule, a scheduled rule) says, as plain data."""
 
     expressions: tuple[ScheduleExpression, ...]

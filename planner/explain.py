@@ -8,10 +8,9 @@ zone and whether it is suspended — which each backend's compiler reads from
 its own objects (``Compiler.schedule_facts``), so one set of words and
 fire-time rules serves every orchestrator.
 
-Until the plan carries those facts for each change, :func:`schedule_of` reads
-them from the bodies the plan holds, the same way the Argo and Step Functions
-compilers do (``tests/planner/render/test_explain.py`` keeps the two equal);
-it goes once the builder records ``schedule_facts`` of both sides.
+The builder records the facts of both sides of each change in the plan
+(``ResourceChange.schedule_before``/``schedule_after``); nothing here reads an
+orchestrator's body.
 
 Everything is pure and deterministic: "now" is passed in (the plan's
 ``created_at``), so the same plan always explains itself the same way.
@@ -23,15 +22,14 @@ import contextlib
 import copy
 import functools
 import heapq
-import re
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from planner.contract import ScheduleExpression, ScheduleFacts
+from planner.contract import ScheduleFacts
 from planner.errors import FlowplanError
-from planner.schedule import describe, next_fire_times, parse_cron, runs_per_day, validate_timezone
+from planner.schedule import describe, next_fire_times, runs_per_day, validate_timezone
 
 #: How many upcoming fire times a schedule explanation lists.
 FIRE_TIMES = 3
@@ -46,113 +44,8 @@ def parse_now(created_at: str) -> datetime:
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def schedule_of(body: Mapping[str, Any] | None) -> ScheduleFacts | None:
-    """The schedule a resource body carries, or None when it carries none (see the module docstring)."""
-    if not isinstance(body, Mapping):
-        return None
-    if body.get("kind") == "CronWorkflow" and isinstance(body.get("spec"), Mapping):
-        spec = body["spec"]
-        raw = spec.get("schedules")
-        if raw is None and spec.get("schedule"):
-            raw = [spec["schedule"]]
-        expressions = tuple(str(e) for e in (raw or []) if str(e).strip())
-        if not expressions:
-            return None
-        return ScheduleFacts(
-            tuple(_facts(e) for e in expressions), str(spec.get("timezone") or "UTC"), bool(spec.get("suspend", False))
-        )
-    for candidate in (body, *(v for v in body.values() if isinstance(v, Mapping))):
-        expression = candidate.get("ScheduleExpression")
-        if isinstance(expression, str) and expression.strip():
-            state = str(candidate.get("State", "ENABLED")).upper()
-            zone = str(candidate.get("ScheduleExpressionTimezone") or "UTC")
-            return ScheduleFacts((_facts(expression.strip()),), zone, state == "DISABLED")
-    return None
-
-
-def _facts(expression: str) -> ScheduleExpression:
-    cron = _standard(expression)
-    if cron is not None:
-        return ScheduleExpression(expression, cron=cron)
-    rate = _RATE.fullmatch(expression.strip())
-    if rate is not None and int(rate.group(1)) > 0:
-        return ScheduleExpression(expression, every=(int(rate.group(1)), rate.group(2).lower().rstrip("s")))
-    at = _AT.fullmatch(expression.strip())
-    return ScheduleExpression(expression, once_at=at.group(1) if at is not None else None)
-
-
-# --------------------------------------------------------------------------- AWS expressions
-
-_AWS_DAYS = {"SUN": 0, "MON": 1, "TUE": 2, "WED": 3, "THU": 4, "FRI": 5, "SAT": 6}
-_RATE = re.compile(r"rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)", re.IGNORECASE)
-_AT = re.compile(r"at\(\s*([0-9T:\-]+)\s*\)", re.IGNORECASE)
+#: Minutes in each unit a fixed rate (``every``) may count in.
 _MINUTES = {"minute": 1, "hour": 60, "day": 1440}
-
-
-def aws_to_standard(expression: str) -> str | None:
-    """``cron(m h dom mon dow year)`` → the standard 5-field cron firing at the same times, or None.
-
-    AWS numbers days 1 (SUN) to 7 (SAT) and writes ``?`` for the unused day
-    field; standard cron numbers 0 (SUN) to 6 and writes ``*``. ``L``, ``W``,
-    ``#`` and a restricted year have no standard form: None.
-    """
-    match = re.fullmatch(r"cron\((.*)\)", expression.strip(), re.IGNORECASE)
-    if match is None:
-        return None
-    fields = match.group(1).split()
-    if len(fields) != 6 or fields[5] not in ("*", "?"):
-        return None
-    minute, hour, dom, month, dow = fields[:5]
-    if any(mark in f.upper() for f in (dom, dow) for mark in ("L", "W", "#")) and not _only_day_names(dow):
-        return None
-    dom = "*" if dom == "?" else dom
-    dow = "*" if dow == "?" else _standard_days(dow)
-    if dow is None:
-        return None
-    text = f"{minute} {hour} {dom} {month} {dow}"
-    try:
-        parse_cron(text)
-    except FlowplanError:
-        return None
-    return text
-
-
-def _only_day_names(field: str) -> bool:
-    """True when the letters in a day-of-week field are only day names (``WED`` holds a W)."""
-    stripped = field.upper()
-    for name in _AWS_DAYS:
-        stripped = stripped.replace(name, "")
-    return not any(mark in stripped for mark in ("L", "W", "#"))
-
-
-def _standard_days(field: str) -> str | None:
-    """AWS day-of-week items (names, 1-7, ranges) → standard numbers 0-6; steps are not AWS."""
-    if field == "*":
-        return "*"
-    items = []
-    for item in field.upper().split(","):
-        bounds = item.split("-")
-        if len(bounds) > 2 or "/" in item:
-            return None
-        numbers = []
-        for bound in bounds:
-            if bound in _AWS_DAYS:
-                numbers.append(_AWS_DAYS[bound])
-            elif bound.isdigit() and 1 <= int(bound) <= 7:
-                numbers.append(int(bound) - 1)
-            else:
-                return None
-        items.append("-".join(str(n) for n in numbers))
-    return ",".join(items)
-
-
-def _standard(expression: str) -> str | None:
-    if expression.strip().lower().startswith("cron("):
-        return aws_to_standard(expression)
-    try:
-        return parse_cron(expression).text
-    except FlowplanError:
-        return None
 
 
 # --------------------------------------------------------------------------- one side

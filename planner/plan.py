@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from planner.codec import Options, Serialisable, rule
+from planner.contract import ScheduleFacts
 from planner.resources import Address, canonical_json, digest
 from planner.secrets import scrub as scrub_secrets
 
@@ -149,6 +150,10 @@ class ResourceChange(Serialisable):
     moved_scope: str | None = None  # "project/branch" the object moves from, when that differs
     fires: bool = False
     toggle: tuple[str, Any, Any] | None = field(default=None, metadata=_SAVED)
+    #: The schedules the two bodies carry, as the backend's compiler reads them (kept with the bodies
+    #: so a saved plan explains its schedules without the backend).
+    schedule_before: ScheduleFacts | None = field(default=None, metadata=_SAVED)
+    schedule_after: ScheduleFacts | None = field(default=None, metadata=_SAVED)
 
     @property
     def key(self) -> str:

@@ -184,6 +184,9 @@ class LiveResource:
     managers: tuple[FieldManager, ...] = ()
     meta: Mapping[str, Any] = field(default_factory=dict)
     protected: bool = False
+    #: The other tool that deployed the object, as the backend recognised it (``Metaflow (flow TrainFlow)``),
+    #: so a plan taking it over can say so; None when the backend recognises none.
+    made_by: str | None = None
 
     def owned_by(self, project: str, branch: str) -> bool:
         return self.owner is not None and self.owner.project == project and self.owner.branch == branch

@@ -44,6 +44,7 @@ from planner.contract import (
     Reader,
     Revision,
     RollbackWriter,
+    ScheduleFacts,
     Scope,
     Writer,
 )
@@ -253,11 +254,16 @@ def _flows_from_dependencies(resources: list[Resource]) -> list[Resource]:
 class _RevisionCompiler(Compiler):
     """A compiler that returns a revision's resources: how a rollback reuses the planner unchanged."""
 
-    def __init__(self, resources: Sequence[Resource]) -> None:
+    def __init__(self, resources: Sequence[Resource], inner: Compiler) -> None:
         self.resources = list(resources)
+        self.inner = inner
 
     def compile(self, context: CompileContext) -> list[Resource]:
         return list(self.resources)
+
+    def schedule_facts(self, kind: str, body: Mapping[str, Any] | None) -> ScheduleFacts | None:
+        """The real backend's reading: the revision's bodies are that backend's objects."""
+        return self.inner.schedule_facts(kind, body)
 
 
 class RollbackBackend(Backend):
@@ -282,7 +288,7 @@ class RollbackBackend(Backend):
         self._rollback_writers: list[RollbackWriter] = []
 
     def compiler(self) -> Compiler:
-        return _RevisionCompiler(self.resources)
+        return _RevisionCompiler(self.resources, self.inner.compiler())
 
     def reader(self) -> Reader:
         return self.inner.reader()

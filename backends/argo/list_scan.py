@@ -38,6 +38,7 @@ import orjson
 from backends.argo.client import DEFAULT_RETRY, KINDS, ClusterSettings, Connection, Kube, RetryPolicy
 from backends.argo.compile import VOLATILE_PATHS
 from backends.argo.listing import owner_selector, parallel, to_live
+from backends.origin import made_by
 from planner.child import Child
 from planner.contract import Scope
 from planner.resources import Address, FieldManager, LiveResource, Owner, Resource, digest, without
@@ -214,6 +215,7 @@ def _live(record: Record, desired: Mapping[str, Resource]) -> LiveResource:
         managers=tuple(FieldManager(m["manager"], m["operation"], m["time"]) for m in record["managers"]),
         meta=record["meta"],
         protected=record["protected"],
+        made_by=made_by(resolved),
     )
 
 

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from backends.argo.client import FIELD_MANAGER, Kind, MissingKindsError, missing_kinds_error
+from backends.origin import made_by
 from planner.contract import Scope
 from planner.resources import (
     BRANCH_KEY,
@@ -184,15 +185,17 @@ def to_live(backend: str, kind: Kind, obj: Mapping[str, Any]) -> LiveResource:
         extra["field_owners"] = owners
     if meta.get("deletionTimestamp"):
         extra["deletionTimestamp"] = meta["deletionTimestamp"]
+    body = normalize(kind, obj)
     return LiveResource(
         address=Address(backend, kind.kind, str(meta.get("namespace", "")), str(meta.get("name", ""))),
-        body=normalize(kind, obj),
+        body=body,
         version=str(meta.get("resourceVersion", "")),
         owner=_owner(labels),
         spec_hash=annotations.get(SPEC_HASH_KEY),
         managers=managers,
         meta=extra,
         protected=labels.get(PROTECT_KEY) == "true",
+        made_by=made_by(body),
     )
 
 

@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from backends.origin import made_by
 from backends.stepfunctions.aws import Aws, AwsError
 from backends.stepfunctions.compile import ALIAS, alias_arn, machine_arn
 from backends.stepfunctions.names import (
@@ -112,6 +113,7 @@ class Found:
             spec_hash=self.tags.get(SPEC_HASH_KEY),
             meta=self.meta,
             protected=self.tags.get(PROTECT_KEY) == "true",
+            made_by=made_by(self.body),
         )
 
 

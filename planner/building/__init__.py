@@ -12,7 +12,6 @@ The modules, in the order planning uses them:
 """
 
 from planner.building.build import build_plan
-from planner.building.origin import deployed_by
 from planner.building.views import DEFAULT_DESTROY_THRESHOLD, BackendView, PlanOptions, PlanResult, RenamedScope
 
 __all__ = [
@@ -22,5 +21,4 @@ __all__ = [
     "PlanResult",
     "RenamedScope",
     "build_plan",
-    "deployed_by",
 ]

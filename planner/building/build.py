@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from planner import __version__
 from planner.building import classify
@@ -19,7 +19,7 @@ from planner.building.guards import apply_targets, check_guards, move_warnings
 from planner.building.pairing import Pairing, pair
 from planner.building.reading import read_all
 from planner.building.views import BackendView, PlanOptions, PlanResult
-from planner.contract import Backend
+from planner.contract import Backend, Compiler
 from planner.graph import ApplyOrder, kind_ranks
 from planner.manifest import IgnoreRule, Manifest
 from planner.outline import affected_flows, flow_outline
@@ -126,6 +126,26 @@ def plan_backend(manifest: Manifest, view: BackendView, options: PlanOptions) ->
             "delete them by hand)"
         )
     out.warnings.extend(move_warnings(manifest, [c for c in out.changes if c.action is Action.MOVE]))
+    out.changes = with_schedules(out.changes, view.backend.compiler())
+    return out
+
+
+def with_schedules(changes: list[ResourceChange], compiler: Compiler) -> list[ResourceChange]:
+    """The changes with the schedules of their two bodies, as the backend's compiler reads them.
+
+    Only the backend knows where its objects keep a schedule; the plan records what it says so the
+    renderers explain schedules (words, fire times, runs per day) without reading orchestrator bodies.
+    """
+    out = []
+    for change in changes:
+        kind = change.address.kind
+        before = compiler.schedule_facts(kind, change.before) if change.before is not None else None
+        after = compiler.schedule_facts(kind, change.after) if change.after is not None else None
+        out.append(
+            change
+            if before is None and after is None
+            else replace(change, schedule_before=before, schedule_after=after)
+        )
     return out
 
 

@@ -15,7 +15,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from planner.building.change import resource_change
-from planner.building.origin import deployed_by
 from planner.contract import InventoryEntry
 from planner.diff import comparison_form, field_diffs, ignored_pointers, keep_live_values
 from planner.manifest import IgnoreRule
@@ -198,3 +197,8 @@ def _count_ignored(
 
 def _under_any(path: str, prefixes: Sequence[str]) -> bool:
     return any(path == p or path.startswith(p + "/") or p.startswith(path + "/") for p in prefixes)
+
+
+def deployed_by(live: LiveResource) -> str | None:
+    """``deployed by Metaflow (flow TrainFlow)`` when the backend recognised the tool that made the object."""
+    return f"deployed by {live.made_by}" if live.made_by else None

@@ -6,7 +6,7 @@ import copy
 import json
 from typing import Any
 
-from planner.explain import parse_now, schedule_change, schedule_of
+from planner.explain import parse_now, schedule_change
 from planner.plan import SENSITIVE, Plan, redact_values
 from planner.render.escape import escape_invisible
 from planner.resources import has_pointer, set_pointer, without
@@ -15,12 +15,13 @@ from planner.resources import has_pointer, set_pointer, without
 def plan_view(plan: Plan) -> dict[str, Any]:
     """The redacted, JSON-ready dict every renderer starts from.
 
-    It is :meth:`Plan.to_json` (redacted, no bodies) plus what the bodies say
-    that a reader should not have to work out: for a change that adds, removes
-    or alters a schedule, ``schedule`` holds both sides in words, with the next
-    fire times (counted from the plan's ``created_at``, so the same plan always
-    renders the same) and runs per day. Computed here, not stored in the plan,
-    so saved plans stay what was planned.
+    It is :meth:`Plan.to_json` (redacted, no bodies) plus what a reader should
+    not have to work out: for a change that adds, removes or alters a schedule,
+    ``schedule`` holds both sides in words, with the next fire times (counted
+    from the plan's ``created_at``, so the same plan always renders the same)
+    and runs per day. The plan records each side's schedule facts (read by the
+    backend's compiler); the words are computed here, so saved plans stay what
+    was planned.
     """
     view = plan.to_json(redact=True, bodies=False)
     now = parse_now(plan.created_at)
@@ -29,7 +30,7 @@ def plan_view(plan: Plan) -> dict[str, Any]:
         source = raw.get(change["address"])
         if source is None:
             continue
-        schedule = schedule_change(schedule_of(source.before), schedule_of(source.after), now)
+        schedule = schedule_change(source.schedule_before, source.schedule_after, now)
         if schedule is not None:
             change["schedule"] = redact_values(schedule, plan.sensitive_values)
     return view

@@ -16,6 +16,7 @@ from planner.contract import CompileContext, Compiler, Scope
 from planner.errors import ManifestError
 from planner.manifest import Manifest, load_manifest
 from planner.resources import Provenance
+from planner.rollback import RollbackBackend
 
 REPO = Path(__file__).resolve().parents[2]
 PARITY = REPO / "tests" / "planner" / "parity"
@@ -76,6 +77,19 @@ def test_wrappers_pass_schedule_facts_through() -> None:
         facts = composed_compiler(manifest.backends[name]).schedule_facts("CronWorkflow", CRON)
         assert facts is not None and facts.timezone == "Europe/Berlin"
         assert facts.expressions[0].cron == "0 4 * * *"
+
+
+def test_a_rollback_reads_schedules_as_its_backend_does() -> None:
+    """A rollback's compiler returns recorded bodies; the schedules in them are read by the real backend's."""
+    manifest = _load("files-sensitive-env")
+    (name,) = manifest.backends
+    options = OpenOptions(
+        Path(manifest.path).parent, Scope(name, manifest.project, manifest.branch), Provenance("t", "d")
+    )
+    compiler = RollbackBackend(open_backend(manifest.backends[name], options), []).compiler()
+    facts = compiler.schedule_facts("CronWorkflow", CRON)
+    assert facts is not None and (facts.timezone, facts.expressions[0].cron) == ("Europe/Berlin", "0 4 * * *")
+    assert compiler.schedule_facts("WorkflowTemplate", {"kind": "WorkflowTemplate"}) is None
 
 
 def test_backends_do_not_import_the_registry() -> None:

@@ -102,13 +102,18 @@ def resource(data: Mapping[str, Any]) -> Resource:
 
 
 def live_resource(data: Mapping[str, Any], owned: bool) -> LiveResource:
-    """A live object from its fixture form; owned ones carry this project's markers unless told."""
+    """A live object from its fixture form; owned ones carry this project's markers unless told.
+
+    ``made_by`` is what a real backend's reader recognised (the core only reads that field).
+    """
     owner = data.get("owner")
     if owner is not None:
         marker = Owner(owner["project"], owner["branch"], owner.get("flow"))
     else:
         marker = Owner(PROJECT, BRANCH, data.get("flow")) if owned else None
-    return LiveResource(Address.parse(data["address"]), data["body"], str(data.get("version", "1")), marker)
+    return LiveResource(
+        Address.parse(data["address"]), data["body"], str(data.get("version", "1")), marker, made_by=data.get("made_by")
+    )
 
 
 def live_state(data: Mapping[str, Any]) -> LiveState:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from planner.cli.planfile import FORMAT_VERSION, read_plan_file, save_plan
 from planner.cli.session import ManifestOptions, load
 from planner.errors import StalePlanError
 from planner.plan import plan_file_checksum
+from planner.render.json import plan_view
 from tests.planner.loop import Project
 
 
@@ -99,6 +101,29 @@ def test_a_saved_plan_shows_exactly_what_the_plan_showed(tmp_path: Path) -> None
     assert sum(len(change.get("field_diffs", [])) for change in stored) > 1
     shown = project.run("show", "plan.bin")
     assert shown.code == 0 and shown.out == planned.out
+
+
+def test_a_saved_plan_explains_its_schedules_from_the_facts_it_carries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The backend's compiler read each side's schedule when planning; the saved plan keeps what it read."""
+    monkeypatch.chdir(tmp_path)
+    project = Project(tmp_path)
+    options = ManifestOptions(str(project.manifest), cli_vars=(("image_tag", "2026.12.0"),))
+    session = load(options)
+    plan = build_plan(session.manifest, session.backends, session.provenance, PlanOptions()).plan
+    save_plan(str(tmp_path / "plan.bin"), plan, options, PlanOptions())
+    loaded = read_plan_file(str(tmp_path / "plan.bin")).plan
+    scheduled = [c for c in loaded.changes if c.schedule_after is not None]
+    assert scheduled and all(c.address.kind == "CronWorkflow" for c in scheduled)
+    assert {str(c.address): c.schedule_after for c in scheduled} == {
+        str(c.address): c.schedule_after for c in plan.changes if c.schedule_after is not None
+    }
+    assert plan_view(loaded) == plan_view(plan)
+    # the words come from the recorded facts, not from reading the bodies again
+    bodiless = replace(loaded, changes=tuple(replace(c, before=None, after=None) for c in loaded.changes))
+    explained = [c for c in plan_view(bodiless)["changes"] if "schedule" in c]
+    assert len(explained) == len(scheduled) and explained[0]["schedule"]["after"]["runs_per_day"] is not None
 
 
 def test_plan_out_never_loosens_an_existing_files_mode(tmp_path: Path) -> None:

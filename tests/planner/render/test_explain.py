@@ -21,7 +21,6 @@ from planner.explain import (
     parse_now,
     rate_text,
     schedule_change,
-    schedule_of,
 )
 
 NOW = datetime(2026, 3, 28, 12, 0, tzinfo=UTC)  # the day before Europe's spring-forward
@@ -43,31 +42,6 @@ def aws(expression: str, timezone: str = "UTC", suspend: bool = False) -> Schedu
     facts = StepFunctionsCompiler().schedule_facts("Schedule", body)
     assert facts is not None
     return facts
-
-
-BODIES = [
-    ("CronWorkflow", {"kind": "CronWorkflow", "spec": {"schedules": ["0 4 * * *"], "timezone": "Europe/Berlin"}}),
-    ("CronWorkflow", {"kind": "CronWorkflow", "spec": {"schedules": ["0 4 * * *", "30 */2 * * 1-5"], "suspend": True}}),
-    ("CronWorkflow", {"kind": "CronWorkflow", "spec": {"schedule": "@daily"}}),
-    ("CronWorkflow", {"kind": "CronWorkflow", "spec": {"schedules": ["not cron"]}}),
-    ("WorkflowTemplate", {"kind": "WorkflowTemplate", "spec": {}}),
-    ("Schedule", {"ScheduleExpression": "cron(0 4 * * ? *)", "ScheduleExpressionTimezone": "Asia/Tokyo"}),
-    ("Schedule", {"ScheduleExpression": "cron(0 9 ? * MON-FRI *)", "State": "DISABLED"}),
-    ("Schedule", {"ScheduleExpression": "cron(0 12 L * ? *)"}),
-    ("Schedule", {"ScheduleExpression": "rate(15 minutes)"}),
-    ("Schedule", {"ScheduleExpression": "rate(1 day)"}),
-    ("Schedule", {"ScheduleExpression": "at(2026-05-01T10:00:00)"}),
-    ("Rule", {"Rule": {"ScheduleExpression": "cron(5 4 ? * 1 *)", "State": "ENABLED"}}),
-    ("Rule", {"EventPattern": {"source": ["aws.s3"]}, "State": "ENABLED"}),
-    ("StateMachine", {"definition": {}}),
-]
-
-
-@pytest.mark.parametrize(("kind", "body"), BODIES, ids=[f"{k}-{i}" for i, (k, _) in enumerate(BODIES)])
-def test_reading_bodies_in_the_core_agrees_with_the_backends(kind: str, body: dict[str, object]) -> None:
-    """The plan view reads bodies itself until the plan carries the compilers' facts: the two must agree."""
-    compiler = ArgoCompiler() if kind in ("CronWorkflow", "WorkflowTemplate") else StepFunctionsCompiler()
-    assert schedule_of(body) == compiler.schedule_facts(kind, body)
 
 
 def test_compilers_read_their_own_schedule_objects() -> None:
