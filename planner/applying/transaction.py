@@ -125,15 +125,17 @@ class Transaction:
         assert result.order is not None
         names = {c.address.backend for c in result.plan.changes}
         writers = {name: self.backends[name].writer(dry_run=self.options.dry_run) for name in names}
-        book = InventoryBook(result, self.backends, names, self.options.dry_run)
+        renewer = held.renewing() if held is not None else None
+        fence = renewer.check if renewer is not None else None
+        book = InventoryBook(result, self.backends, names, self.options.dry_run, fence)
         watch = self.watcher(result.plan, self.options.dry_run) if self.watcher is not None else None
         event: Event | None = watch.event if watch is not None else None
-        runner = WaveRunner(result.plan, result.order, writers, book, self.options.parallelism, event)
-        renewing: AbstractContextManager[object] = held.renewing() if held is not None else nullcontext()
+        runner = WaveRunner(result.plan, result.order, writers, book, self.options.parallelism, event, fence)
+        renewing: AbstractContextManager[object] = renewer if renewer is not None else nullcontext()
         with renewing, watch if watch is not None else nullcontext():
             outcome = runner.run()
-        if not self.options.dry_run:
-            outcome.revision = record_revision(result, book, self.provenance, outcome.succeeded)
+            if not self.options.dry_run:
+                outcome.revision = record_revision(result, book, self.provenance, outcome.succeeded)
         return outcome
 
     def needs_repair(self, first: PlanResult) -> bool:

@@ -26,7 +26,7 @@ def _rows(result: Any) -> dict[str, dict[str, Any]]:
 
 def _backdate(world: FilesWorld, branch: str, days: int) -> None:
     """Make a branch's last apply ``days`` old (the inventory is the only record of when it was)."""
-    path = world.root / ".flowplan" / "local" / f"recsys-{branch}.json"
+    path = world.root / ".flowplan" / "local" / f"recsys.{branch}.json"
     state = json.loads(path.read_text())
     when = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
     state["revisions"][-1]["time"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
