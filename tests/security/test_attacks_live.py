@@ -36,7 +36,7 @@ def test_a_garbled_listing_is_a_backend_error_naming_the_call(cluster: Cluster, 
     assert "cronworkflows" in result.text.lower() and content_type in result.text
 
 
-@attack("malformed answers: a garbled Lease create must not leave the lock held until its TTL")
+@attack("malformed answers: a garbled Lease create must not leave the lock held until its TTL", fixed=True)
 def test_a_garbled_lease_create_does_not_leave_the_lock_held(cluster: Cluster) -> None:
     cluster.proxy.rules.append(
         FaultRule(Respond(201, b"<html>oops</html>", (("Content-Type", "text/html"),)), key="create leases", times=1)
