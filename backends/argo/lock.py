@@ -1,6 +1,6 @@
 """The apply lock: a ``coordination.k8s.io/v1`` Lease per project and branch.
 
-``flowplan-lock-<project>-<branch>`` in the backend's namespace. The Lease's
+``flowplan-lock-<project>.<branch>`` in the backend's namespace. The Lease's
 own fields say who holds it in a way ``kubectl get lease`` shows
 (``holderIdentity: alice@ci-runner-7 pid 4242``, ``leaseDurationSeconds``,
 ``acquireTime``, ``renewTime``, ``leaseTransitions``); the annotation
@@ -42,7 +42,8 @@ LOCK_ANNOTATION = "flowplan.dev/lock"
 
 
 def lock_name(scope: Scope) -> str:
-    return f"flowplan-lock-{scope.project}-{scope.branch}"
+    """``flowplan-lock-<project>.<branch>``: injective (projects and branches are DNS labels, no ``.``)."""
+    return f"flowplan-lock-{scope.project}.{scope.branch}"
 
 
 def _micro(ts: float) -> str:

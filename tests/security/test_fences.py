@@ -121,3 +121,21 @@ def test_a_live_lock_under_the_old_name_is_honoured(tmp_path: Path) -> None:
     assert project.run("force-unlock", "--yes").code == 0
     assert not old.exists()
     assert project.run("apply", "--auto-approve").code == 0
+
+
+@attack(
+    "names and scopes: Argo inventory shards and Leases of `a`/`b-prod` and `a-b`/`prod` must not share a name",
+    fixed=True,
+)
+def test_argo_scope_names_are_injective() -> None:
+    from backends.argo.client import Kube
+    from backends.argo.inventory import ConfigMapInventory
+    from backends.argo.lock import lock_name
+    from planner.contract import Scope
+
+    scopes = [Scope("c", "a", "b-prod"), Scope("c", "a-b", "prod"), Scope("c", "a", "b-prod-1"), Scope("c", "a", "b")]
+    names: dict[str, Scope] = {}
+    for scope in scopes:
+        inventory = ConfigMapInventory(Kube.__new__(Kube), scope, "ns")
+        for name in [lock_name(scope), *(inventory.shard_name(i) for i in range(4))]:
+            assert names.setdefault(name, scope) == scope, f"{name} names both {names[name]} and {scope}"
