@@ -9,12 +9,10 @@ resumed after another apply took over, saves nothing.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import secrets
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
@@ -46,38 +44,6 @@ def legacy_scope_file(scope: Scope) -> str:
     return f"{scope.project}-{scope.branch}"
 
 
-#: How long an inventory save waits for another process's save to finish.
-SAVE_WAIT = 30.0
-
-
-@contextlib.contextmanager
-def _exclusive(folder: Path, what: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``folder``: inventory saves of one backend, one at a time, across processes.
-
-    Held only for a compare and a rename (microseconds). A process stopped inside it (SIGSTOP)
-    would block the others, so they give up after :data:`SAVE_WAIT` seconds with a clear error
-    instead of waiting forever.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        deadline = time.monotonic() + SAVE_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ConflictError(
-                        f"cannot save {what}: another process has been saving in {folder} for {SAVE_WAIT:g} s",
-                        hint="check for a stopped or hung flowplan process, then apply again",
-                    ) from None
-                time.sleep(0.01)
-        yield
-    finally:
-        os.close(fd)  # closing the descriptor releases the flock
-
-
 def _stage_name(path: Path) -> Path:
     """A fresh temporary name beside ``path``, shaped like an atomic write's (so leftovers are recognised)."""
     return path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
@@ -86,10 +52,12 @@ def _stage_name(path: Path) -> Path:
 class JsonFileInventory:
     """The inventory as one JSON file (``.flowplan/<backend>/<scope file name>.json``, see :func:`scope_file`).
 
-    A save is a compare-and-swap under an exclusive ``flock`` of the state directory: the file must
-    still be the one the state was loaded from (``InventoryState.version``, None when there was
-    none), and, when ``fence`` is given (the lock this process took for the scope), the lock file
-    must still be that lock. An apply that lost its lock therefore saves nothing.
+    A save is a compare-and-swap: the file must still be the one the state was loaded from
+    (``InventoryState.version``, None when there was none), and, when ``fence`` is given (the lock
+    this process took for the scope), the lock file must still be that lock, checked right before
+    the rename. An apply that lost its lock therefore saves nothing, except in the microseconds
+    between that check and the rename. No lock is held meanwhile: an ``flock`` held by a paused
+    process would stop the run that took the apply lock over.
 
     ``legacy`` is where an older flowplan kept this scope's inventory: loaded when the file is
     missing, removed by the first save here.
@@ -126,29 +94,30 @@ class JsonFileInventory:
         staged = _stage_name(self.path)
         self.write(staged, data)
         try:
-            with _exclusive(self.path.parent, self.path):
-                if self.fence is not None:
-                    self.fence.check()
-                source = self._source()
-                try:
-                    current: str | None = version_of(source.read_bytes())
-                except FileNotFoundError:
-                    current = None
-                if current != state.version:
-                    raise ConflictError(
-                        f"the inventory {self.path} changed since this run read it",
-                        hint="another run wrote it; plan and apply again",
-                    )
-                try:
-                    os.replace(staged, self.path)
-                except OSError as exc:
-                    raise BackendError(
-                        f"cannot write {self.path}: {exc.strerror or exc}",
-                        hint="check the directory's free space and permissions; the next flowplan apply converges",
-                    ) from None
-                if source != self.path:
-                    with contextlib.suppress(FileNotFoundError):
-                        source.unlink()
+            source = self._source()
+            try:
+                current: str | None = version_of(source.read_bytes())
+            except FileNotFoundError:
+                current = None
+            if current != state.version:
+                raise ConflictError(
+                    f"the inventory {self.path} changed since this run read it",
+                    hint="another run wrote it; plan and apply again",
+                )
+            # Checked last, right before the rename: no process-wide lock is held here, so a run
+            # paused at any point never blocks the run that took its lock over.
+            if self.fence is not None:
+                self.fence.check()
+            try:
+                os.replace(staged, self.path)
+            except OSError as exc:
+                raise BackendError(
+                    f"cannot write {self.path}: {exc.strerror or exc}",
+                    hint="check the directory's free space and permissions; the next flowplan apply converges",
+                ) from None
+            if source != self.path:
+                with contextlib.suppress(FileNotFoundError):
+                    source.unlink()
         finally:
             with contextlib.suppress(FileNotFoundError):
                 staged.unlink()

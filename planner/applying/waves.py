@@ -97,9 +97,9 @@ class WaveRunner:
         self.book.save(names)
 
     def _write(self, change: ResourceChange) -> None:
-        if self.fence is not None:
-            self.fence()
         self._event("start", change)
+        if self.fence is not None:
+            self.fence()  # last thing before the write: the window in which a pause lets a stale write land
         if write(self.writers[change.address.backend], change):
             with self._lock:
                 self.deferred.append(change)
