@@ -20,12 +20,10 @@ sensitive values are refused, because this directory is committed to git.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import secrets
 import string
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, overload
@@ -49,6 +47,7 @@ from backends.files_format import (
     walk_files,
 )
 from backends.files_operate import FilesOperator
+from backends.files_state import FileLock, JsonFileInventory, legacy_scope_file, scope_file
 from backends.origin import made_by
 from planner import heap
 from planner.contract import (
@@ -57,17 +56,14 @@ from planner.contract import (
     CompileContext,
     Compiler,
     Inventory,
-    InventoryState,
     LiveState,
     Lock,
-    LockInfo,
     Reader,
     ScheduleFacts,
     Scope,
     Writer,
-    lock_held,
 )
-from planner.errors import BackendError, ConflictError, LockError, ManifestError, Problem
+from planner.errors import BackendError, ConflictError, ManifestError, Problem
 from planner.manifest import Backend as BackendSpec
 from planner.resources import (
     PROTECT_KEY,
@@ -431,111 +427,6 @@ def _finish(folder: int, fd: int, tmp: str, path: Path, data: bytes, *, exclusiv
         raise
 
 
-class JsonFileInventory:
-    """The inventory as one JSON file (``.flowplan/<backend>/<project>-<branch>.json``)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def load(self) -> InventoryState:
-        try:
-            data = self.path.read_bytes()
-        except FileNotFoundError:
-            return InventoryState()
-        try:
-            return InventoryState.from_json(json.loads(data), version_of(data))
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BackendError(
-                f"the inventory {self.path} is damaged ({exc})",
-                hint="restore it from git history; flowplan will not guess what it owns",
-            ) from None
-
-    def save(self, state: InventoryState) -> InventoryState:
-        data = (json.dumps(state.to_json(), indent=1, sort_keys=True) + "\n").encode()
-        _atomic_write(self.path, data)
-        return InventoryState(state.entries, state.revisions, version_of(data))
-
-
-class FileLock:
-    """A lock file created exclusively; an expired one is moved aside atomically, then retaken."""
-
-    def __init__(self, path: Path, where: str) -> None:
-        self.path = path
-        self.where = where
-
-    def current(self) -> LockInfo | None:
-        try:
-            return LockInfo.from_json(json.loads(self.path.read_text()))
-        except FileNotFoundError:
-            return None
-        except (ValueError, OSError):
-            return LockInfo("unknown (unreadable lock file)", "?", 0)
-
-    def acquire(self, info: LockInfo) -> None:
-        """Create the lock file with its content in one step (a hard link of a complete temporary file).
-
-        Created empty and then written, a racing run could read it half-made and report an "unknown"
-        holder; linked complete, it names its holder from the first moment it exists.
-        """
-        data = json.dumps(info.to_json()).encode()
-        for _ in range(5):
-            try:
-                _atomic_write(self.path, data, exclusive=True)
-                return
-            except ConflictError:
-                holder = self.current()
-                if holder is None:
-                    continue
-                if holder.expired:
-                    self._move_aside_if_expired()
-                    continue
-                raise lock_held(holder, self.where) from None
-        holder = self.current()
-        if holder is not None:
-            raise lock_held(holder, self.where)
-        raise LockError(f"could not take the lock {self.path}", hint="try again")
-
-    def _move_aside_if_expired(self) -> None:
-        """Remove an expired lock; a fresh one another run made meanwhile is put back, not taken."""
-        aside = self.path.with_name(f"{self.path.name}.expired-{os.getpid()}-{time.time_ns()}")
-        try:
-            os.rename(self.path, aside)
-        except FileNotFoundError:
-            return
-        try:
-            moved = LockInfo.from_json(json.loads(aside.read_text()))
-        except (ValueError, OSError):
-            moved = None
-        if moved is not None and not moved.expired:
-            with contextlib.suppress(FileExistsError):
-                os.link(aside, self.path)  # give the other run its lock back
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(aside)
-
-    def _mine(self, info: LockInfo) -> bool:
-        holder = self.current()
-        return holder is not None and (holder.host, holder.pid, holder.acquired_at) == (
-            info.host,
-            info.pid,
-            info.acquired_at,
-        )
-
-    def renew(self, info: LockInfo) -> None:
-        if self._mine(info):
-            _atomic_write(self.path, json.dumps(info.to_json()).encode())
-
-    def release(self, info: LockInfo) -> None:
-        if self._mine(info):
-            with contextlib.suppress(FileNotFoundError):
-                self.path.unlink()
-
-    def force_unlock(self) -> LockInfo | None:
-        holder = self.current()
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        return holder
-
-
 class FilesBackend(Backend):
     """A ``type: files`` backend opened for one manifest."""
 
@@ -554,6 +445,7 @@ class FilesBackend(Backend):
         self.state_dir = manifest_dir / ".flowplan" / spec.name
         self.provenance = provenance
         self.scope = scope
+        self._locks: dict[Scope, FileLock] = {}
 
     def compiler(self) -> Compiler:
         return self._compiler
@@ -607,15 +499,34 @@ class FilesBackend(Backend):
         )
 
     def inventory(self, scope: Scope) -> Inventory:
-        return JsonFileInventory(self.state_dir / f"{scope.project}-{scope.branch}.json")
+        """The scope's inventory, fenced by the lock this backend took for the scope (if it took one)."""
+        return JsonFileInventory(
+            self.state_dir / f"{scope_file(scope)}.json",
+            _atomic_write,
+            fence=self._locks.get(scope),
+            legacy=self.state_dir / f"{legacy_scope_file(scope)}.json",
+        )
 
     def lock(self, scope: Scope) -> Lock:
-        return FileLock(self.state_dir / f"{scope.project}-{scope.branch}.lock", f"{self.describe()}")
+        """One lock object per scope, kept: the inventory of the scope checks it before every save."""
+        if scope not in self._locks:
+            self._locks[scope] = FileLock(
+                self.state_dir / f"{scope_file(scope)}.lock",
+                self.describe(),
+                _atomic_write,
+                legacy=self.state_dir / f"{legacy_scope_file(scope)}.lock",
+            )
+        return self._locks[scope]
 
     def operator(self) -> FilesOperator:
         """Branch listings; runs and triggers are refused (see :mod:`backends.files_operate`)."""
         return FilesOperator(
-            self.spec.name, self.describe(), self.target, self.state_dir, JsonFileInventory, root=self.root.resolve()
+            self.spec.name,
+            self.describe(),
+            self.target,
+            self.state_dir,
+            lambda p: JsonFileInventory(p, _atomic_write),
+            root=self.root.resolve(),
         )
 
     def describe(self) -> str:

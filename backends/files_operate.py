@@ -90,14 +90,19 @@ class FilesOperator:
         return None
 
     def branches(self, project: str) -> list[BranchInfo]:
-        """Inventories named ``<project>-*.json``, and the branches the rendered files' headers name."""
+        """Inventories named ``<project>.<branch>.json`` (older ``<project>-<branch>.json`` ones where no newer
+        one exists), and the branches the rendered files' headers name."""
         tracked: dict[str, Inventory] = {}
         state_dir = self.state_dir
         if state_dir.is_dir():
+            for path in sorted(state_dir.glob(f"{project}.*.json")):
+                branch = path.stem[len(project) + 1 :]
+                if branch and "." not in branch:
+                    tracked[branch] = self.inventory_at(path)
             for path in sorted(state_dir.glob(f"{project}-*.json")):
                 branch = path.stem[len(project) + 1 :]
-                if branch:
-                    tracked[branch] = self.inventory_at(path)
+                if branch and "." not in branch:
+                    tracked.setdefault(branch, self.inventory_at(path))
         marked = self._marked(project)
         result = []
         for branch in sorted(set(tracked) | set(marked)):

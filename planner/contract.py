@@ -298,7 +298,12 @@ def lock_ttl() -> float:
 
 @dataclass(frozen=True)
 class LockInfo(Serialisable):
-    """Who holds (or asks for) the apply lock."""
+    """Who holds (or asks for) the apply lock.
+
+    ``generation`` is the fencing token: the store raises it at every acquisition and takeover,
+    so a paused holder that resumes after a takeover holds a smaller number than the lock's and
+    its writes can be refused (0 when the store keeps no generation).
+    """
 
     holder: str = field(metadata=rule(missing="?"))
     host: str = field(metadata=rule(missing="?"))
@@ -306,6 +311,7 @@ class LockInfo(Serialisable):
     operation: str = "apply"
     acquired_at: float = 0.0
     expires_at: float = 0.0
+    generation: int = 0
 
     @classmethod
     def here(cls, operation: str = "apply", ttl: float | None = None) -> LockInfo:
@@ -333,7 +339,9 @@ class Lock(Protocol):
         """Take the lock or raise :class:`LockError` naming the holder; an expired lock is taken over."""
         ...
 
-    def renew(self, info: LockInfo) -> None: ...
+    def renew(self, info: LockInfo) -> None:
+        """Extend the lock; raise :class:`LockError` when it is no longer ours (expired and taken over, forced)."""
+        ...
 
     def release(self, info: LockInfo) -> None: ...
 

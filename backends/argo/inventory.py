@@ -4,8 +4,8 @@ The idea of Kubernetes ApplySet's parent object (KEP-3659): the addresses and
 spec hashes flowplan applied (or is about to: intents are saved before each
 wave), and recent revisions for history and rollback.
 
-Layout. ConfigMap ``flowplan-inventory-<project>-<branch>`` (shard 0) in the
-backend's namespace, and ``-1``, ``-2``, … once the records outgrow
+Layout. ConfigMap ``flowplan-inventory-<project>.<branch>`` (shard 0) in the
+backend's namespace, and ``.1``, ``.2``, … once the records outgrow
 :data:`SHARD_BYTES` (~900 KB; a ConfigMap holds at most 1 MiB). They carry
 flowplan's markers plus ``flowplan.dev/inventory: "true"``, which the reader's
 selector excludes, so the inventory is never mistaken for a resource. Data
@@ -33,6 +33,10 @@ record is self-contained, the index in shard 0 still names the parts of the
 previous save, a part missing from its shard is looked for in the others, and
 a revision that cannot be found is dropped (history only). Entries chunks
 that cannot be found make the inventory unusable, and the error says so.
+
+Older flowplan versions named the shards ``flowplan-inventory-<project>-<branch>`` and ``-1``, …
+(two scopes could meet in one name). An inventory found only under the old names is loaded, and
+the next save (under the lock) writes the new names and deletes the old shards.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Literal
 
 from backends.argo.client import CONFIG_MAP, Failure, Kube
@@ -48,7 +53,7 @@ from planner.contract import InventoryState, Scope
 from planner.errors import BackendError, ConflictError
 from planner.resources import BRANCH_KEY, MANAGED_BY, MANAGED_BY_KEY, PROJECT_KEY, Address
 
-__all__ = ["SHARD_BYTES", "ConfigMapInventory", "inventory_name"]
+__all__ = ["SHARD_BYTES", "ConfigMapInventory", "inventory_name", "legacy_inventory_name"]
 
 #: Largest data size of one shard (a ConfigMap holds 1 MiB including keys; leave room for metadata).
 SHARD_BYTES = 900_000
@@ -57,7 +62,19 @@ FORMAT = 1
 
 
 def inventory_name(scope: Scope) -> str:
+    """``flowplan-inventory-<project>.<branch>``: projects and branches are DNS labels (no ``.``), so the
+    name is an injective function of the pair, and shard names (``.1``, ``.2``, …) meet no other scope's."""
+    return f"flowplan-inventory-{scope.project}.{scope.branch}"
+
+
+def legacy_inventory_name(scope: Scope) -> str:
+    """The name older flowplan versions used (not injective); its shards are ``-1``, ``-2``, …"""
     return f"flowplan-inventory-{scope.project}-{scope.branch}"
+
+
+def _shard_number(name: str, base: str, separator: str) -> bool:
+    """Whether ``name`` is shard 0 (``base``) or a numbered shard of ``base``."""
+    return name == base or (name.startswith(base + separator) and name[len(base) + 1 :].isdigit())
 
 
 def _digest(data: Mapping[str, str]) -> str:
@@ -84,13 +101,17 @@ class ConfigMapInventory:
         self.scope = scope
         self.namespace = namespace
         self.name = inventory_name(scope)
+        self.legacy = legacy_inventory_name(scope)
         self.on_load = on_load
         self.shard_bytes = shard_bytes or SHARD_BYTES
 
     # -- naming ------------------------------------------------------------------------
 
     def shard_name(self, index: int) -> str:
-        return self.name if index == 0 else f"{self.name}-{index}"
+        return self.name if index == 0 else f"{self.name}.{index}"
+
+    def _legacy_shard_name(self, index: int) -> str:
+        return self.legacy if index == 0 else f"{self.legacy}-{index}"
 
     def selector(self) -> str:
         return f"{owner_selector(self.scope)},{INVENTORY_KEY}=true"
@@ -108,15 +129,21 @@ class ConfigMapInventory:
     def load(self) -> InventoryState:
         items = self.kube.list(CONFIG_MAP, self.namespace, label_selector=self.selector())
         shards: dict[str, dict[str, Any]] = {}
+        legacy: dict[str, dict[str, Any]] = {}
         for item in items:
             name = str((item.get("metadata") or {}).get("name", ""))
-            if name == self.name or (name.startswith(self.name + "-") and name[len(self.name) + 1 :].isdigit()):
+            if _shard_number(name, self.name, "."):
                 shards[name] = item
-        if self.name not in shards:
-            state = InventoryState(version=_version(shards) if shards else None)
-            self._remember(state)
-            return state
-        state = self._decode(shards)
+            elif _shard_number(name, self.legacy, "-"):
+                legacy[name] = item  # the label selector already limits these to this scope
+        # The version lists the shards under the old names too: the next save deletes them (migration).
+        every = {**shards, **legacy}
+        if self.name in shards:
+            state = replace(self._decode(shards, self.name, self.shard_name), version=_version(every))
+        elif self.legacy in legacy:
+            state = replace(self._decode(legacy, self.legacy, self._legacy_shard_name), version=_version(every))
+        else:
+            state = InventoryState(version=_version(every) if every else None)
         self._remember(state)
         return state
 
@@ -124,9 +151,12 @@ class ConfigMapInventory:
         if self.on_load is not None:
             self.on_load(self.scope, set(state.entries))
 
-    def _decode(self, shards: Mapping[str, Mapping[str, Any]]) -> InventoryState:
+    def _decode(
+        self, shards: Mapping[str, Mapping[str, Any]], head_name: str, shard_name: Callable[[int], str]
+    ) -> InventoryState:
+        """The state the shards hold; ``head_name`` is shard 0's name, ``shard_name`` names the others."""
         data = {name: dict(item.get("data") or {}) for name, item in shards.items()}
-        head = data[self.name]
+        head = data[head_name]
         try:
             index = json.loads(head[INDEX_KEY])
             if int(index.get("format", 0)) > FORMAT:
@@ -142,7 +172,7 @@ class ConfigMapInventory:
         where: dict[str, str] = {}
         for number, parts in enumerate(layout):
             for part in parts:
-                where[part] = self.shard_name(number)
+                where[part] = shard_name(number)
         entries: dict[str, Any] = {}
         revisions: list[Any] = []
         for key, parts in records:

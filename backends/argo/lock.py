@@ -1,6 +1,6 @@
 """The apply lock: a ``coordination.k8s.io/v1`` Lease per project and branch.
 
-``flowplan-lock-<project>-<branch>`` in the backend's namespace. The Lease's
+``flowplan-lock-<project>.<branch>`` in the backend's namespace. The Lease's
 own fields say who holds it in a way ``kubectl get lease`` shows
 (``holderIdentity: alice@ci-runner-7 pid 4242``, ``leaseDurationSeconds``,
 ``acquireTime``, ``renewTime``, ``leaseTransitions``); the annotation
@@ -33,7 +33,7 @@ from typing import Any
 
 from backends.argo.client import LEASE, Failure, Kube
 from planner.contract import LockInfo, Scope, lock_held
-from planner.errors import LockError
+from planner.errors import FlowplanError, LockError
 from planner.resources import BRANCH_KEY, MANAGED_BY, MANAGED_BY_KEY, PROJECT_KEY
 
 __all__ = ["LOCK_ANNOTATION", "LeaseLock", "lock_name"]
@@ -42,7 +42,8 @@ LOCK_ANNOTATION = "flowplan.dev/lock"
 
 
 def lock_name(scope: Scope) -> str:
-    return f"flowplan-lock-{scope.project}-{scope.branch}"
+    """``flowplan-lock-<project>.<branch>``: injective (projects and branches are DNS labels, no ``.``)."""
+    return f"flowplan-lock-{scope.project}.{scope.branch}"
 
 
 def _micro(ts: float) -> str:
@@ -180,7 +181,10 @@ class LeaseLock:
             existing = self._read()
             if existing is None:
                 body = self._body(info, rv=None, transitions=0, acquired=info.acquired_at or time.time())
-                created = self._write("create", body, info)
+                try:
+                    created = self._write("create", body, info)
+                except (FlowplanError, ValueError) as exc:
+                    raise self._unreadable_create(info, exc) from None
                 if created is not None:
                     self._keep(created)
                     return
@@ -205,6 +209,32 @@ class LeaseLock:
         if holder is not None:
             raise lock_held(holder, self.where())
         raise LockError(f"could not take the apply lock {self.namespace}/{self.name}", hint="try again")
+
+    def _unreadable_create(self, info: LockInfo, exc: FlowplanError | ValueError) -> FlowplanError:
+        """The error to raise after a create whose answer could not be used (garbled body, a failure).
+
+        The create may have made the Lease all the same. It is read back: one holding this run's
+        identity is released (the apply stops on the error; nothing is left held until the TTL),
+        one held by someone else is reported as theirs.
+        """
+        try:
+            existing = self._read()
+        except FlowplanError:
+            existing = None
+        holder = holder_of(existing) if existing is not None else None
+        if existing is not None and _same_holder(holder, info):
+            self._keep(existing)
+            self.release(info)
+        elif holder is not None:
+            return lock_held(holder, self.where())
+        if isinstance(exc, FlowplanError):
+            return exc
+        return LockError(
+            f"the apply lock {self.namespace}/{self.name} could not be taken: the API server's answer to "
+            f"creating it was not readable ({type(exc).__name__}: {str(exc)[:200]})",
+            hint="check the API server (or the proxy in front of it) at "
+            f"{self.where()}; a Lease this run made was released, so apply again",
+        )
 
     def renew(self, info: LockInfo) -> None:
         for _ in range(3):

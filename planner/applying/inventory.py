@@ -7,12 +7,15 @@ what is live and the next apply stores.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from planner.building import BackendView, PlanResult
 from planner.contract import Backend, InventoryEntry, InventoryState
 from planner.plan import Action, ResourceChange
 from planner.resources import Address, spec_hash
+
+#: Raises :class:`~planner.errors.LockError` when the apply's locks may no longer be held (see ``LockRenewer.check``).
+Fence = Callable[[], None]
 
 _INTENT: dict[Action, str] = {
     Action.CREATE: "pending-create",
@@ -75,11 +78,19 @@ class InventoryBook:
     """The inventories one apply writes, kept in memory and saved around each wave.
 
     Objects moving from a renamed project or branch are booked in that scope's inventory.
-    Nothing is saved on a dry run.
+    Nothing is saved on a dry run, and nothing once ``fence`` says the locks may be lost.
     """
 
-    def __init__(self, result: PlanResult, backends: Mapping[str, Backend], names: Iterable[str], dry_run: bool):
+    def __init__(
+        self,
+        result: PlanResult,
+        backends: Mapping[str, Backend],
+        names: Iterable[str],
+        dry_run: bool,
+        fence: Fence | None = None,
+    ) -> None:
         self.result = result
+        self.fence = fence
         self.backends = backends
         self.dry_run = dry_run
         planned = result.plan.by_address()
@@ -125,6 +136,8 @@ class InventoryBook:
         if self.dry_run:
             return
         for name in sorted(set(names)):
+            if self.fence is not None:
+                self.fence()
             view = self.result.views[name]
             state = self.states[name].with_entries(self.entries[name])
             self.states[name] = self.backends[name].inventory(view.scope).save(state)
@@ -134,6 +147,8 @@ class InventoryBook:
 
     def store(self, name: str, state: InventoryState) -> None:
         """Save ``state`` (its revisions) with the entries booked so far."""
+        if self.fence is not None:
+            self.fence()
         view = self.result.views[name]
         self.states[name] = self.backends[name].inventory(view.scope).save(state.with_entries(self.entries[name]))
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from planner.building import PlanResult
 from planner.contract import Backend, Lock, LockInfo
-from planner.errors import FlowplanError
+from planner.errors import FlowplanError, LockError
 
 
 def backends_to_lock(result: PlanResult) -> list[str]:
@@ -70,20 +70,49 @@ class HeldLocks:
 
 
 class LockRenewer:
-    """Keeps held locks alive while a long apply runs (a thread renewing at a third of the TTL)."""
+    """Keeps held locks alive while a long apply runs (a thread renewing at a third of the TTL).
+
+    It is also the apply's fence: :meth:`check`, called before every write and inventory save,
+    fails once a renewal failed (the lock was taken over or forced) or once the last successful
+    renewal has run out (this process was paused or starved past the TTL, so another run may
+    already hold the lock). The check is cheap: it reads this object's state, not the store.
+    """
 
     def __init__(self, locks: list[tuple[Lock, LockInfo]], ttl: float) -> None:
         self.locks = locks
         self.ttl = ttl
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, name="flowplan-lock-renew", daemon=True)
+        #: the renewal failure that lost a lock (None while every lock is held)
+        self.lost: FlowplanError | None = None
+        #: until when every lock is certainly ours (this machine's clock)
+        self.valid_until = min((info.expires_at for _, info in locks if info.expires_at), default=float("inf"))
 
     def _run(self) -> None:
         while not self.stop.wait(max(0.2, self.ttl / 3)):
+            started = time.time()
+            renewed = 0
             for lock, info in self.locks:
-                # a lost lock shows at the next write's precondition; renewal itself never stops an apply
-                with contextlib.suppress(FlowplanError):
-                    lock.renew(replace(info, expires_at=time.time() + self.ttl))
+                try:
+                    lock.renew(replace(info, expires_at=started + self.ttl))
+                    renewed += 1
+                except LockError as exc:
+                    self.lost = self.lost or exc
+                except FlowplanError:
+                    pass  # a failed call is not a lost lock: the next renewal (or the fence's clock) decides
+            if renewed == len(self.locks) and self.lost is None:
+                self.valid_until = started + self.ttl
+
+    def check(self) -> None:
+        """Raise :class:`LockError` when the locks may no longer be ours: nothing more may be written."""
+        if self.lost is not None:
+            raise self.lost
+        if time.time() > self.valid_until:
+            raise LockError(
+                "the apply lock expired before it could be renewed (this run was paused or starved for longer "
+                f"than the lock's {self.ttl:g} s)",
+                hint="this run stopped before writing more; another run may have taken over: plan and apply again",
+            )
 
     def __enter__(self) -> LockRenewer:
         self.thread.start()

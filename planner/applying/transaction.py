@@ -23,13 +23,13 @@ the re-plan, the inventory and the revision: it writes nothing to keep safe.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from planner.applying.compare import check_same
 from planner.applying.inventory import InventoryBook, inventory_repairs, store_repairs, untidy_backends
-from planner.applying.locks import HeldLocks, backends_to_lock
+from planner.applying.locks import HeldLocks, LockRenewer, backends_to_lock
 from planner.applying.outcome import ApplyOptions, ApplyOutcome, Event
 from planner.applying.revision import record_revision
 from planner.applying.waves import WaveRunner
@@ -113,27 +113,32 @@ class Transaction:
             return ApplyOutcome(ending="cancelled", plan=first.plan)
         if self.options.dry_run:
             return self._run(first, None)
-        with HeldLocks.acquire(
-            self.backends, first, backends_to_lock(first), self.options.operation, self.options.lock_ttl
-        ) as held:
+        with (
+            HeldLocks.acquire(
+                self.backends, first, backends_to_lock(first), self.options.operation, self.options.lock_ttl
+            ) as held,
+            held.renewing() as renewer,
+        ):
+            # renewed from the start: planning again under the lock may take longer than the TTL
             locked = self.replan()
             check_same(seen.plan, locked.plan, seen.name)
-            return self._run(locked, held)
+            return self._run(locked, renewer)
 
-    def _run(self, result: PlanResult, held: HeldLocks | None) -> ApplyOutcome:
-        """The waves and the revision of ``result`` (its backends locked unless this is a dry run)."""
+    def _run(self, result: PlanResult, renewer: LockRenewer | None) -> ApplyOutcome:
+        """The waves and the revision of ``result``; ``renewer`` keeps the locks and fences every write
+        (None on a dry run, which takes no lock)."""
         assert result.order is not None
         names = {c.address.backend for c in result.plan.changes}
         writers = {name: self.backends[name].writer(dry_run=self.options.dry_run) for name in names}
-        book = InventoryBook(result, self.backends, names, self.options.dry_run)
+        fence = renewer.check if renewer is not None else None
+        book = InventoryBook(result, self.backends, names, self.options.dry_run, fence)
         watch = self.watcher(result.plan, self.options.dry_run) if self.watcher is not None else None
         event: Event | None = watch.event if watch is not None else None
-        runner = WaveRunner(result.plan, result.order, writers, book, self.options.parallelism, event)
-        renewing: AbstractContextManager[object] = held.renewing() if held is not None else nullcontext()
-        with renewing, watch if watch is not None else nullcontext():
+        runner = WaveRunner(result.plan, result.order, writers, book, self.options.parallelism, event, fence)
+        with watch if watch is not None else nullcontext():
             outcome = runner.run()
-        if not self.options.dry_run:
-            outcome.revision = record_revision(result, book, self.provenance, outcome.succeeded)
+            if not self.options.dry_run:
+                outcome.revision = record_revision(result, book, self.provenance, outcome.succeeded)
         return outcome
 
     def needs_repair(self, first: PlanResult) -> bool:

@@ -12,7 +12,7 @@ import concurrent.futures
 import threading
 from collections.abc import Mapping, Sequence
 
-from planner.applying.inventory import InventoryBook
+from planner.applying.inventory import Fence, InventoryBook
 from planner.applying.outcome import ApplyOutcome, Event, describe_error
 from planner.applying.writes import old_live_resource, write
 from planner.contract import Writer
@@ -47,13 +47,16 @@ class WaveRunner:
         book: InventoryBook,
         parallelism: int,
         on_event: Event | None = None,
+        fence: Fence | None = None,
     ) -> None:
+        """``fence`` raises when the apply's locks may no longer be held; it is called before every write."""
         self.plan = plan
         self.order = order
         self.writers = writers
         self.book = book
         self.parallelism = parallelism
         self.on_event = on_event
+        self.fence = fence
         self.outcome = ApplyOutcome(plan=plan)
         self.blocked = blocked_by_conflicts(plan)
         #: moves whose old object goes once everything that used it has moved
@@ -95,6 +98,8 @@ class WaveRunner:
 
     def _write(self, change: ResourceChange) -> None:
         self._event("start", change)
+        if self.fence is not None:
+            self.fence()  # last thing before the write: the window in which a pause lets a stale write land
         if write(self.writers[change.address.backend], change):
             with self._lock:
                 self.deferred.append(change)
@@ -126,6 +131,8 @@ class WaveRunner:
         ready.sort(key=lambda c: (-ranks.get((c.address.backend, c.address.kind), 0), c.address.sort_key()))
         for change in ready:
             assert change.moved_from is not None
+            if self.fence is not None:
+                self.fence()
             try:
                 self.writers[change.address.backend].delete(old_live_resource(change))
             except FlowplanError as exc:

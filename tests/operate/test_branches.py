@@ -26,7 +26,7 @@ def _rows(result: Any) -> dict[str, dict[str, Any]]:
 
 def _backdate(world: FilesWorld, branch: str, days: int) -> None:
     """Make a branch's last apply ``days`` old (the inventory is the only record of when it was)."""
-    path = world.root / ".flowplan" / "local" / f"recsys-{branch}.json"
+    path = world.root / ".flowplan" / "local" / f"recsys.{branch}.json"
     state = json.loads(path.read_text())
     when = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=days)
     state["revisions"][-1]["time"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -128,7 +128,7 @@ def test_argo_two_branches_beside_prod_then_destroy_exactly_one(cluster: Cluster
     # prod and pr-42 untouched (same resourceVersions); pr-41's inventory keeps its history (the destroy)
     untouched = {k: v for k, v in before.items() if "pr-41" not in k}
     assert {k: v for k, v in after.items() if "pr-41" not in k} == untouched
-    assert set(after) - set(untouched) == {"ConfigMap/flowplan-inventory-recsys-pr-41"}
+    assert set(after) - set(untouched) == {"ConfigMap/flowplan-inventory-recsys.pr-41"}
     assert sorted(_rows(cluster.flowplan("branches", "--format", "json"))) == ["pr-42", "prod"]
 
 

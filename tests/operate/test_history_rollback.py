@@ -147,7 +147,7 @@ def test_rollback_refuses_an_unknown_revision_and_a_revision_without_bodies(tmp_
     assert world.apply().code == 0
     missing = world.run("rollback", "--to", "7")
     assert missing.code == 1 and "has no revision 7 (revisions kept: 1)" in missing.err
-    state_file = next((tmp_path / ".flowplan" / "local").glob("recsys-prod.json"))
+    state_file = next((tmp_path / ".flowplan" / "local").glob("recsys.prod.json"))
     state = json.loads(state_file.read_text())
     state["revisions"][0].pop("bodies")
     state_file.write_text(json.dumps(state))

@@ -269,7 +269,7 @@ def test_graph_prints_dot(tmp_path: Path) -> None:
 
 def test_lock_held_by_another_process_stops_apply(tmp_path: Path) -> None:
     project = Project(tmp_path)
-    lock = tmp_path / ".flowplan" / "local" / "recsys-prod.lock"
+    lock = tmp_path / ".flowplan" / "local" / "recsys.prod.lock"
     lock.parent.mkdir(parents=True)
     import time
 
@@ -295,7 +295,7 @@ def test_lock_held_by_another_process_stops_apply(tmp_path: Path) -> None:
 
 def test_expired_lock_is_taken_over(tmp_path: Path) -> None:
     project = Project(tmp_path)
-    lock = tmp_path / ".flowplan" / "local" / "recsys-prod.lock"
+    lock = tmp_path / ".flowplan" / "local" / "recsys.prod.lock"
     lock.parent.mkdir(parents=True)
     lock.write_text(json.dumps({"holder": "bob", "host": "h", "pid": 1, "acquired_at": 1, "expires_at": 2}))
     assert project.run("apply", "--auto-approve").code == 0

@@ -184,7 +184,7 @@ def test_project_rename_moves_every_object_and_empties_the_old_inventory(applied
     assert result.code == 0, result.err
     deployed = applied.deployed()
     assert len(deployed) == 13 and all("/recs-prod-" in "/" + p.split("/", 2)[2] for p in deployed), deployed
-    old = json.loads((applied.root / ".flowplan/local/recsys-prod.json").read_text())
+    old = json.loads((applied.root / ".flowplan/local/recsys.prod.json").read_text())
     assert old["entries"] == {}
     assert applied.run("plan", "--detailed-exitcode").code == 0
 

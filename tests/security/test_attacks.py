@@ -354,7 +354,10 @@ def test_a_branch_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     assert result.code == 1 and "branch" in result.err
 
 
-@attack("names and scopes: project `a` branch `b-prod` and project `a-b` branch `prod` must not share an inventory")
+@attack(
+    "names and scopes: project `a` branch `b-prod` and project `a-b` branch `prod` must not share an inventory",
+    fixed=True,
+)
 def test_inventories_of_different_scopes_never_share_a_name(tmp_path: Path) -> None:
     root = tmp_path / "repo"
     root.mkdir()

@@ -36,7 +36,7 @@ def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root / "deploy")) for p in (root / "deploy").rglob("*.yaml")}
 
 
-@attack("fenced applies: an apply paused past its lock TTL must write nothing once another apply took over")
+@attack("fenced applies: an apply paused past its lock TTL must write nothing once another apply took over", fixed=True)
 def test_a_resumed_apply_that_lost_its_lock_writes_nothing_more(tmp_path: Path) -> None:
     manifest = tmp_path / "flows.yaml"
     manifest.write_text(generate.generate(FLOWS, "files"))

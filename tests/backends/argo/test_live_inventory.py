@@ -45,7 +45,7 @@ def _inventory(cluster: Cluster, shard_bytes: int | None = None) -> ConfigMapInv
 
 def _shards(cluster: Cluster) -> dict[str, dict[str, Any]]:
     return {
-        name: obj for name, obj in cluster.objects("ConfigMap").items() if name == NAME or name.startswith(NAME + "-")
+        name: obj for name, obj in cluster.objects("ConfigMap").items() if name == NAME or name.startswith(NAME + ".")
     }
 
 
@@ -177,3 +177,22 @@ def test_the_inventory_is_never_mistaken_for_a_resource(cluster: Cluster) -> Non
     live = backend.reader().read(SCOPE, [])
     assert not [a for a in live.owned if a.name.startswith("flowplan-inventory")]
     assert len(live.owned) == 13  # everything else is found (as orphans of an empty manifest) through the inventory
+
+
+def test_an_inventory_under_the_old_names_is_loaded_and_moved_by_the_next_save(cluster: Cluster) -> None:
+    """Older flowplan named the shards ``flowplan-inventory-<project>-<branch>`` and ``-1``, … (two scopes could
+    meet in one name); an inventory found only there is loaded, and the next save moves it to the new names."""
+    old = _inventory(cluster, shard_bytes=4000)
+    old.name, old.shard_name = old.legacy, old._legacy_shard_name  # type: ignore[method-assign]
+    written = old.save(_state(40, revisions=2, body_bytes=1500))
+    legacy = {n for n in cluster.objects("ConfigMap") if n == old.legacy or n.startswith(old.legacy + "-")}
+    assert len(legacy) > 1 and not _shards(cluster)
+    inventory = _inventory(cluster, shard_bytes=4000)
+    loaded = inventory.load()
+    assert loaded.entries == written.entries and _history(loaded) == _history(written)
+    saved = inventory.save(loaded)
+    names = set(cluster.objects("ConfigMap"))
+    assert not names & legacy and len(_shards(cluster)) > 1
+    again = inventory.load()
+    assert again.entries == written.entries and _history(again) == _history(written)
+    assert inventory.save(again).version == saved.version  # nothing left to move: no call

@@ -46,7 +46,7 @@ class Stand:
         return self.session.backends["local"].inventory(self.scope).load()
 
     def lock_file(self) -> Path:
-        return self.project.root / ".flowplan" / "local" / "recsys-prod.lock"
+        return self.project.root / ".flowplan" / "local" / "recsys.prod.lock"
 
 
 @pytest.fixture(autouse=True)
