@@ -8,7 +8,6 @@ and the next plan must converge.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -36,7 +35,11 @@ def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root / "deploy")) for p in (root / "deploy").rglob("*.yaml")}
 
 
-@attack("fenced applies: an apply paused past its lock TTL must write nothing once another apply took over", fixed=True)
+@attack(
+    "fenced applies: an apply paused past its lock TTL writes at most its one write in flight once another apply "
+    "took over, and saves no inventory",
+    fixed=True,
+)
 def test_a_resumed_apply_that_lost_its_lock_writes_nothing_more(tmp_path: Path) -> None:
     manifest = tmp_path / "flows.yaml"
     manifest.write_text(generate.generate(FLOWS, "files"))
@@ -58,12 +61,33 @@ def test_a_resumed_apply_that_lost_its_lock_writes_nothing_more(tmp_path: Path) 
         assert second.returncode == 0
         kept = _files(tmp_path)
         assert kept < written_when_paused or kept != written_when_paused
+        (inventory_file,) = (tmp_path / ".flowplan").rglob("*.json")
+        inventory = inventory_file.read_bytes()
     finally:
         first.send_signal(signal.SIGCONT)
     first.wait(timeout=300)
-    assert _files(tmp_path) == kept, "objects the second apply deleted came back"
-    inventory = json.loads(next((tmp_path / ".flowplan").rglob("*.json")).read_text())
-    assert len(inventory["entries"]) == len(kept), "the inventory and the deployment disagree"
-    again = _flowplan(tmp_path, "plan", "--detailed-exitcode")
-    again.wait(timeout=300)
-    assert again.returncode == 0
+    assert first.returncode == 1, "the resumed apply did not notice it lost the lock"
+    # A write that had passed the fence when the process was paused may land (the one write in flight);
+    # nothing more. That write's recovery is the open attack below.
+    assert len(_files(tmp_path) - kept) <= 1, "objects the second apply deleted came back"
+    assert inventory_file.read_bytes() == inventory, "the resumed apply saved the inventory after losing the lock"
+
+
+@attack(
+    "fenced applies: the one write in flight that lands after a takeover must be recorded so the next apply "
+    "recovers it (not left as an untracked object that keeps firing)"
+)
+def test_the_write_in_flight_after_a_takeover_is_recovered_by_the_next_apply(tmp_path: Path) -> None:
+    """Deterministic stand-in for the race: the object the paused apply was writing lands after the
+    apply that took over deleted its flow. The next plan must plan it away, not merely warn about it."""
+    manifest = tmp_path / "flows.yaml"
+    manifest.write_text(generate.generate(2, "files"))
+    assert _flowplan(tmp_path, "apply", "--auto-approve").wait(timeout=300) == 0
+    late = {p: p.read_bytes() for p in (tmp_path / "deploy").rglob("*f00001.yaml")}
+    text = manifest.read_text()
+    manifest.write_text(text[: text.index("\n  f00001:")] + "\n")
+    assert _flowplan(tmp_path, "apply", "--auto-approve", "--allow-destroy").wait(timeout=300) == 0
+    (path, data), *_ = late.items()
+    path.write_bytes(data)  # the paused apply's write in flight lands
+    plan = _flowplan(tmp_path, "plan", "--detailed-exitcode")
+    assert plan.wait(timeout=300) == 2, "the landed object is not planned for removal"
