@@ -27,6 +27,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from backends.argo.cron import argo_cron
 from backends.argo.cron import schedule_facts as cron_facts
 from backends.argo.events import API_VERSION, FlowEvents, SensorInputs, flow_events_spec, sensor_spec
@@ -492,21 +494,40 @@ def _argo_expression_problems(value: Any, path: str, loc: Location) -> list[Prob
     writes itself (``{{workflow.parameters.X}}``, ``{{inputs.parameters.item}}``) are added by the
     compiler after this check.
     """
+    if not _may_hold_expression(value):
+        return []
+    return _expression_walk(value, path, loc)
+
+
+def _may_hold_expression(value: Any) -> bool:
+    """False only when no string under ``value`` holds ``{{``: one serialisation instead of a walk per node.
+
+    The walk over every manifest value was the largest part of a large compile; JSON escapes no
+    brace, so a ``{{`` anywhere shows in the serialised bytes (which also cover the fields the walk
+    skips: a false alarm there only costs the walk).
+    """
+    try:
+        return b"{{" in orjson.dumps(value, default=str)
+    except (TypeError, orjson.JSONEncodeError):
+        return True
+
+
+def _expression_walk(value: Any, path: str, loc: Location) -> list[Problem]:
     problems: list[Problem] = []
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         loc = getattr(value, "loc", loc)
         for item in dataclasses.fields(value):
             if item.name not in ("loc", "name", "backend", "source"):
                 child = getattr(value, item.name)
-                problems += _argo_expression_problems(child, f"{path}.{item.name}", loc)
+                problems += _expression_walk(child, f"{path}.{item.name}", loc)
     elif isinstance(value, Mapping):
         for key, child in value.items():
             if isinstance(key, str) and "{{" in key:
                 problems.append(_expression_problem(f"{path}.{key}", loc))
-            problems += _argo_expression_problems(child, f"{path}.{key}", loc)
+            problems += _expression_walk(child, f"{path}.{key}", loc)
     elif isinstance(value, tuple | list):
         for index, child in enumerate(value):
-            problems += _argo_expression_problems(child, f"{path}[{index}]", loc)
+            problems += _expression_walk(child, f"{path}[{index}]", loc)
     elif isinstance(value, str) and "{{" in value:
         problems.append(_expression_problem(path, loc))
     return problems

@@ -18,6 +18,8 @@ import re
 import unicodedata
 from typing import Any
 
+import orjson
+
 _HIDDEN = frozenset({"Cf", "Zl", "Zp"})
 _ASCII_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
@@ -44,13 +46,40 @@ def _escape_value(text: str) -> str:
 
 
 def escape_values(value: Any) -> Any:
-    """A JSON-like value with every string (keys included) passed through the value escaping."""
+    """A JSON-like value with every string (keys included) passed through the value escaping.
+
+    ``value`` itself when nothing in it needs an escape (the common case, found from one
+    serialisation instead of a walk over every string of a large plan).
+    """
+    if not _needs_escaping(value):
+        return value
+    return _escape_walk(value)
+
+
+#: How orjson writes the ASCII control characters other than newline and tab (DEL stays raw).
+_ESCAPED_CONTROLS = (b"\\u00", b"\\b", b"\\f", b"\\r", b"\x7f")
+
+
+def _needs_escaping(value: Any) -> bool:
+    """False only when no string under ``value`` holds a hidden or control character (a false alarm costs the walk)."""
+    try:
+        blob = orjson.dumps(value)
+    except TypeError:  # not JSON-like (orjson.JSONEncodeError is a TypeError): walk it
+        return True
+    if any(seq in blob for seq in _ESCAPED_CONTROLS):
+        return True
+    if blob.isascii():
+        return False
+    return any(_hidden(c) for c in blob.decode() if not c.isascii())
+
+
+def _escape_walk(value: Any) -> Any:
     if isinstance(value, str):
         return _escape_value(value)
     if isinstance(value, list):
-        return [escape_values(v) for v in value]
+        return [_escape_walk(v) for v in value]
     if isinstance(value, tuple):
-        return tuple(escape_values(v) for v in value)
+        return tuple(_escape_walk(v) for v in value)
     if isinstance(value, dict):
-        return {(_escape_value(k) if isinstance(k, str) else k): escape_values(v) for k, v in value.items()}
+        return {(_escape_value(k) if isinstance(k, str) else k): _escape_walk(v) for k, v in value.items()}
     return value
