@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 from planner import heap
 from planner.building.pairing import import_sources, renamed_from
 from planner.building.reconcile import reconcile
 from planner.building.views import BackendView, PlanOptions, RenamedScope
-from planner.contract import Backend, CompileContext, InventoryState, Reader, Scope
+from planner.contract import Backend, CompileContext, Compiler, InventoryState, Reader, Scope
 from planner.errors import ManifestError, PlanError
+from planner.manifest import Backend as BackendSpec
 from planner.manifest import Manifest
 from planner.resources import Address, Provenance, Resource
 
@@ -54,7 +55,9 @@ def _read_all(
 ) -> tuple[dict[str, list[Resource]], dict[str, BackendView]]:
     names = sorted(backends)
     early = {name: _in_background(_prefetch, backends[name], readers[name], scopes[name]) for name in names}
-    desired_all = _compile_all(manifest, backends, provenance, compiled, names)
+    compiled = compiled or {}  # under the apply's lock: the manifest shown, compiled once already
+    fresh = {n: (backends[n].spec, backends[n].compiler()) for n in names if n not in compiled}
+    desired_all = {**compile_all(manifest, provenance, fresh), **{n: compiled[n] for n in names if n in compiled}}
 
     def read(name: str) -> BackendView:
         backend, scope = backends[name], scopes[name]
@@ -102,24 +105,21 @@ def _prefetch(backend: Backend, reader: Reader, scope: Scope) -> InventoryState:
     return inventory
 
 
-def _compile_all(
-    manifest: Manifest,
-    backends: Mapping[str, Backend],
-    provenance: Provenance,
-    compiled: Mapping[str, list[Resource]] | None,
-    names: Sequence[str],
+def compile_all(
+    manifest: Manifest, provenance: Provenance, compilers: Mapping[str, tuple[BackendSpec, Compiler]]
 ) -> dict[str, list[Resource]]:
-    """Each backend's desired resources, sorted by address; every backend's manifest problems at once."""
+    """Each backend's desired resources, sorted by address; every backend's manifest problems at once.
+
+    ``compilers``: backend name → its spec and composed compiler. ``plan`` and ``validate`` both call
+    this, so a static problem is found, gathered and worded the same way by both.
+    """
     desired_all: dict[str, list[Resource]] = {}
     problems = []
-    for name in names:
-        backend = backends[name]
-        if compiled is not None and name in compiled:
-            desired_all[name] = compiled[name]
-            continue
+    for name in sorted(compilers):
+        spec, compiler = compilers[name]
         try:
             with heap.paused():  # pure and allocation-heavy: ~30,000 bodies at 10,000 flows
-                resources = backend.compiler().compile(CompileContext(manifest, backend.spec, provenance))
+                resources = compiler.compile(CompileContext(manifest, spec, provenance))
         except ManifestError as exc:
             problems.extend(exc.problems)
             continue

@@ -12,11 +12,9 @@ commands word a problem the same way.
 from __future__ import annotations
 
 from backends.registry import composed_compiler
-from planner import heap
-from planner.contract import CompileContext
-from planner.errors import ManifestError, PlanError, Problem
+from planner.building.reading import compile_all
 from planner.manifest import Manifest
-from planner.resources import Address, Provenance
+from planner.resources import Provenance
 
 __all__ = ["check_backends"]
 
@@ -27,19 +25,5 @@ def check_backends(manifest: Manifest, provenance: Provenance) -> None:
     Problems of every backend are gathered into one :class:`ManifestError`, in the order ``plan``
     gives them; two resources at one address are a :class:`PlanError`, as in ``plan``.
     """
-    problems: list[Problem] = []
-    for name in sorted(manifest.backends):
-        spec = manifest.backends[name]
-        try:
-            with heap.paused():  # allocation-heavy, as in plan: ~30,000 bodies at 10,000 flows
-                resources = composed_compiler(spec, offline=True).compile(CompileContext(manifest, spec, provenance))
-        except ManifestError as exc:
-            problems.extend(exc.problems)
-            continue
-        seen: set[Address] = set()
-        for resource in resources:
-            if resource.address in seen:
-                raise PlanError(f"two resources compile to the same address {resource.address}")
-            seen.add(resource.address)
-    if problems:
-        raise ManifestError(problems)
+    compilers = {name: (spec, composed_compiler(spec, offline=True)) for name, spec in manifest.backends.items()}
+    compile_all(manifest, provenance, compilers)
