@@ -527,42 +527,40 @@ def test_argo_template_syntax_is_refused_by_validate_naming_the_field(tmp_path: 
 # --------------------------------------------------------------------------- ownership
 
 
+def _untracked_template(tmp_path: Path) -> tuple[Project, str]:
+    """An applied project whose WorkflowTemplate was dropped from the inventory (its markers stay), then edited."""
+    project = _project(tmp_path)
+    assert project.run("apply", "--auto-approve").code == 0
+    (inventory,) = (project.root / ".flowplan" / "local").glob("*.json")
+    data = json.loads(inventory.read_text())
+    template = next(a for a in data["entries"] if "WorkflowTemplate" in a)
+    del data["entries"][template]
+    inventory.write_text(json.dumps(data))
+    project.edit("image: busybox", "image: busybox:2")
+    return project, template
+
+
 @attack(
     "ownership: an object with flowplan's markers but absent from the inventory must be a conflict, not updated",
     fixed=True,
 )
 def test_a_marked_object_missing_from_the_inventory_is_a_conflict_not_an_update(tmp_path: Path) -> None:
-    project = _project(tmp_path)
-    assert project.run("apply", "--auto-approve").code == 0
-    (inventory,) = (project.root / ".flowplan" / "local").glob("*.json")
-    data = json.loads(inventory.read_text())
-    template = next(a for a in data["entries"] if "WorkflowTemplate" in a)
-    del data["entries"][template]
-    inventory.write_text(json.dumps(data))
-    project.edit("image: busybox", "image: busybox:2")
+    project, _ = _untracked_template(tmp_path)
     before = project.snapshot()
     result = project.run("apply", "--auto-approve")
-    assert (
-        project.snapshot()[next(k for k in before if "WorkflowTemplate" in before[k][2].decode())]
-        == before[next(k for k in before if "WorkflowTemplate" in before[k][2].decode())]
-    )
+    path = next(k for k in before if "WorkflowTemplate" in before[k][2].decode())
+    assert project.snapshot()[path] == before[path]
     assert result.code == 1 and "conflict" in (result.out + result.err).lower()
 
 
 @attack("ownership: a marked object absent from the inventory is taken over only when asked (--adopt)", fixed=True)
 def test_a_marked_object_missing_from_the_inventory_is_adopted_only_when_asked(tmp_path: Path) -> None:
-    project = _project(tmp_path)
-    assert project.run("apply", "--auto-approve").code == 0
-    (inventory,) = (project.root / ".flowplan" / "local").glob("*.json")
-    data = json.loads(inventory.read_text())
-    template = next(a for a in data["entries"] if "WorkflowTemplate" in a)
-    del data["entries"][template]
-    inventory.write_text(json.dumps(data))
-    project.edit("image: busybox", "image: busybox:2")
+    project, template = _untracked_template(tmp_path)
     planned = project.run("plan", "--adopt", "--format", "json")
     assert planned.code == 0, planned.err
     actions = {c["address"]: c["action"] for c in json.loads(planned.out)["changes"]}
     assert actions.get(template) == "adopt"
     assert project.run("apply", "--auto-approve", "--adopt").code == 0
+    (inventory,) = (project.root / ".flowplan" / "local").glob("*.json")
     assert template in json.loads(inventory.read_text())["entries"]
     assert project.run("plan", "--detailed-exitcode").code == 0
