@@ -7,10 +7,14 @@ test ``xfail(strict=True)``: the commit that fixes the hole flips ``fixed=True``
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
+
+from tests.planner.loop import REPO
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +27,16 @@ def attack(what: str, *, fixed: bool = False) -> Callable[[F], F]:
         return marked  # type: ignore[no-any-return]
 
     return mark
+
+
+def flowplan_argv(*args: str) -> list[str]:
+    """``flowplan ARGS`` as a child process of this checkout (a hostile file may hang or kill it, not the test)."""
+    return [sys.executable, "-c", "import sys; from planner.cli import main; sys.exit(main())", *args]
+
+
+def flowplan_env(**extra: str) -> dict[str, str]:
+    """The child's environment: this checkout first on the path, no colours, plus ``extra``."""
+    return {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", **extra}
 
 
 @pytest.fixture(autouse=True)

@@ -16,14 +16,13 @@ import json
 import os
 import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from planner.plan import plan_file_checksum
-from tests.planner.loop import REPO, Project
-from tests.security.conftest import attack
+from tests.planner.loop import Project
+from tests.security.conftest import attack, flowplan_argv, flowplan_env
 
 #: Seconds a hostile-file plan may take before it counts as hung.
 HANG = 10
@@ -60,10 +59,15 @@ def _cli(root: Path, *args: str, timeout: float = HANG, memory: int | None = Non
         if memory is not None:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
 
-    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1"}
-    command = [sys.executable, "-c", "import sys; from planner.cli import main; sys.exit(main())", *args]
     return subprocess.run(
-        command, cwd=root, env=env, capture_output=True, text=True, timeout=timeout, preexec_fn=limit, check=False
+        flowplan_argv(*args),
+        cwd=root,
+        env=flowplan_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        preexec_fn=limit,
+        check=False,
     )
 
 

@@ -8,16 +8,13 @@ and the next plan must converge.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from bench import generate
-from tests.planner.loop import REPO
-from tests.security.conftest import attack
+from tests.security.conftest import attack, flowplan_argv, flowplan_env
 
 TTL = "2"
 FLOWS = 300
@@ -25,10 +22,9 @@ FLOWS = 300
 
 def _flowplan(root: Path, *args: str) -> subprocess.Popen[str]:
     """``flowplan ARGS`` in its own process, its output in a file (a pipe nobody reads would block it)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "NO_COLOR": "1", "FLOWPLAN_LOCK_TTL": TTL}
-    command = [sys.executable, "-c", "import sys; from planner.cli import main; sys.exit(main())", *args]
     log = (root / f"{args[0]}-{time.monotonic_ns()}.log").open("w")
-    return subprocess.Popen(command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    env = flowplan_env(FLOWPLAN_LOCK_TTL=TTL)
+    return subprocess.Popen(flowplan_argv(*args), cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
 
 
 def _files(root: Path) -> set[str]:
